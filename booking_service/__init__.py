@@ -1,0 +1,1 @@
+"""Booking service: bookings from held seats, their lifecycle and fares."""

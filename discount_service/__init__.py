@@ -1,0 +1,1 @@
+"""Discount service: discount codes and redemptions."""

@@ -1,0 +1,1 @@
+"""Flight search service: direct and one-stop flight search over the flight catalog."""

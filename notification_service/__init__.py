@@ -1,0 +1,1 @@
+"""Notification service: mock email/SMS notifications from domain events."""

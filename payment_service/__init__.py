@@ -1,0 +1,1 @@
+"""Payment service: payments through the mock card gateway, refunds, idempotency."""

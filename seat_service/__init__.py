@@ -1,0 +1,1 @@
+"""Seat inventory service: seat maps and race-free seat holds."""

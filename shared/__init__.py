@@ -1,0 +1,1 @@
+"""The kit every service uses: settings, app factory, database, Redis, auth, errors, events."""

@@ -1,0 +1,290 @@
+"""`create_app()`: every service's FastAPI app is built here, the same way.
+
+It wires the request-id / access-log / metrics middleware, the problem+json error handlers,
+`/health`, `/ready` and `/metrics`, and the resources (database, Redis, token verifier,
+service token) that live for the app's lifetime on `app.state`.
+"""
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.db import Database
+from shared.errors import PROBLEM_JSON, DomainError, problem_body
+from shared.logging import configure_logging, request_id_var, user_id_var
+from shared.metrics import LATENCY, REQUESTS
+from shared.redis import Keys, create_redis
+from shared.security import JwksKeys, ServiceTokens, TokenVerifier
+from shared.settings import BaseServiceSettings
+
+log = logging.getLogger("shared.app")
+access_log = logging.getLogger("access")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_UNLOGGED = {"/health", "/metrics"}
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+class RequestContextMiddleware:
+    """Request id in and out, one access-log line and the metrics for every request."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), ""
+        )
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        rid_token = request_id_var.set(request_id)
+        uid_token = user_id_var.set(None)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            REQUESTS.labels(self.service, method, route_path, str(status)).inc()
+            LATENCY.labels(self.service, method, route_path).observe(elapsed)
+            if scope["path"] not in _UNLOGGED:
+                access_log.info(
+                    "%s %s %s",
+                    method,
+                    scope["path"],
+                    status,
+                    extra={
+                        "route": route_path,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 1),
+                    },
+                )
+            request_id_var.reset(rid_token)
+            user_id_var.reset(uid_token)
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    request_id = request_id_var.get()
+    body = problem_body(
+        status=status,
+        code=code,
+        title=title,
+        detail=detail,
+        instance=request.url.path,
+        request_id=request_id,
+        **extra,
+    )
+    hdrs = dict(headers or {})
+    if request_id:
+        hdrs["X-Request-ID"] = request_id
+    return JSONResponse(body, status_code=status, headers=hdrs, media_type=PROBLEM_JSON)
+
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Never echo `input` back: it may be a password or a card number.
+    return [
+        {"loc": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(
+            request,
+            status=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            headers=exc.headers,
+            **exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        first = errors[0] if errors else {"loc": [], "message": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "request"
+        return problem_response(
+            request,
+            status=422,
+            code="VALIDATION_FAILED",
+            title="Request validation failed",
+            detail=f"{where}: {first['message']}",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        return problem_response(
+            request,
+            status=exc.status_code,
+            code=code,
+            title=code.replace("_", " ").capitalize(),
+            detail=str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            request,
+            status=500,
+            code="INTERNAL_ERROR",
+            title="Internal server error",
+            detail="An unexpected error occurred; it has been logged.",
+        )
+
+
+def _health_router(service: str) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health", summary="Liveness")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @router.get("/ready", summary="Readiness: database and Redis reachable")
+    async def ready(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        state = request.app.state
+        probes = {"redis": state.redis.ping()}
+        if getattr(state, "db", None) is not None:
+            probes["database"] = state.db.ping()
+        for name, probe in probes.items():
+            try:
+                await asyncio.wait_for(probe, timeout=2.0)
+                checks[name] = "ok"
+            except Exception as exc:  # any failure means not ready
+                checks[name] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "service": service, "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_app(
+    *,
+    settings: BaseServiceSettings,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    uses_database: bool = True,
+    lifespan: Lifespan | None = None,
+    description: str = "",
+) -> FastAPI:
+    """Build a service's app. `lifespan` runs after the shared resources exist."""
+
+    @asynccontextmanager
+    async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(
+            service=settings.service_name, level=settings.log_level, json_lines=settings.log_json
+        )
+        state = app.state
+        state.settings = settings
+        state.db = (
+            Database(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                application_name=settings.service_name,
+            )
+            if uses_database
+            else None
+        )
+        state.redis = create_redis(settings.redis_url)
+        state.keys = Keys(settings.redis_prefix)
+        state.service_tokens = ServiceTokens(
+            secret=settings.service_token_secret.get_secret_value(), service=settings.service_name
+        )
+        # Tests may point JWKS fetching at an in-process auth app via `jwks_transport`.
+        state.jwks_http = httpx.AsyncClient(transport=getattr(state, "jwks_transport", None))
+        if getattr(state, "verifier", None) is None:
+            state.verifier = TokenVerifier(
+                JwksKeys(settings.jwks_url, client=state.jwks_http),
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                leeway=settings.jwt_leeway_seconds,
+            )
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            await state.jwks_http.aclose()
+            await state.redis.aclose()
+            if state.db is not None:
+                await state.db.dispose()
+
+    app = FastAPI(title=title, description=description, lifespan=app_lifespan, version="1.0.0")
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    install_error_handlers(app)
+    app.include_router(_health_router(settings.service_name))
+    for router in routers:
+        app.include_router(router)
+    return app

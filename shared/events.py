@@ -1,0 +1,397 @@
+"""Domain events: a transactional outbox, a relay to Redis Streams, and consumer groups.
+
+Producer: `await publish(session, outbox, type="booking.confirmed", payload={...})` inside the
+same transaction as the state change, so an event exists if and only if the change committed.
+`OutboxRelay` moves unsent rows to the stream `<prefix>events:<domain>` (the part of the type
+before the first dot) and marks them sent. Delivery is at least once.
+
+Consumer: `EventConsumer` reads with a consumer group, runs the handler and records the event
+id in the consumer's `processed_events` table in one transaction, then acknowledges. A
+redelivered event finds its id recorded and does no work twice. Entries left pending by a
+crashed consumer are reclaimed with XAUTOCLAIM; after `max_deliveries` attempts an entry goes
+to the dead-letter stream `<prefix>events:dead` and is acknowledged.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.logging import request_id_var
+from shared.metrics import EVENTS_HANDLED, EVENTS_PUBLISHED
+from shared.redis import Keys
+
+log = logging.getLogger("shared.events")
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("type", String(100), nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("request_id", String(128)),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+def processed_events_table(metadata: MetaData) -> Table:
+    return Table(
+        "processed_events",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", Uuid, primary_key=True),
+        Column("type", String(100), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    id: uuid.UUID
+    type: str
+    source: str
+    occurred_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    request_id: str | None = None
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "source": self.source,
+            "occurred_at": self.occurred_at.isoformat(),
+            "payload": json.dumps(self.payload),
+            "request_id": self.request_id or "",
+        }
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> "Event":
+        return cls(
+            id=uuid.UUID(fields["id"]),
+            type=fields["type"],
+            source=fields["source"],
+            occurred_at=datetime.fromisoformat(fields["occurred_at"]),
+            payload=json.loads(fields["payload"]),
+            request_id=fields.get("request_id") or None,
+        )
+
+
+def stream_for(keys: Keys, event_type: str) -> str:
+    return keys.key("events", event_type.split(".", 1)[0])
+
+
+def dead_letter_stream(keys: Keys) -> str:
+    return keys.key("events", "dead")
+
+
+async def publish(
+    session: AsyncSession, outbox: Table, *, type: str, payload: Mapping[str, Any]
+) -> uuid.UUID:
+    """Record an event in the outbox, in the caller's transaction."""
+    event_id = uuid.uuid4()
+    await session.execute(
+        insert(outbox).values(
+            event_id=event_id, type=type, payload=dict(payload), request_id=request_id_var.get()
+        )
+    )
+    return event_id
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to Redis Streams. Safe to run in several processes."""
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        keys: Keys,
+        outbox: Table,
+        source: str,
+        poll_seconds: float = 0.5,
+        batch_size: int = 200,
+        stream_maxlen: int = 100_000,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.redis = redis
+        self.keys = keys
+        self.outbox = outbox
+        self.source = source
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self.stream_maxlen = stream_maxlen
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Relay now rather than at the next poll (call after committing events)."""
+        self._wake.set()
+
+    async def relay_once(self) -> int:
+        ob = self.outbox
+        async with self.sessionmaker() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(
+                        ob.c.id,
+                        ob.c.event_id,
+                        ob.c.type,
+                        ob.c.payload,
+                        ob.c.request_id,
+                        ob.c.created_at,
+                    )
+                    .where(ob.c.published_at.is_(None))
+                    .order_by(ob.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    event = Event(
+                        id=row.event_id,
+                        type=row.type,
+                        source=self.source,
+                        occurred_at=row.created_at,
+                        payload=row.payload,
+                        request_id=row.request_id,
+                    )
+                    pipe.xadd(
+                        stream_for(self.keys, row.type),
+                        event.to_fields(),
+                        maxlen=self.stream_maxlen,
+                        approximate=True,
+                    )
+                await pipe.execute()
+            await session.execute(
+                update(ob).where(ob.c.id.in_([r.id for r in rows])).values(published_at=func.now())
+            )
+        for row in rows:
+            EVENTS_PUBLISHED.labels(self.source, row.type).inc()
+        return len(rows)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                sent = await self.relay_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                await asyncio.sleep(self.poll_seconds)
+            if sent < self.batch_size:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+
+Handler = Callable[[Event, AsyncSession], Awaitable[None]]
+
+
+class EventConsumer:
+    """Consumes event types with one consumer group per consuming service."""
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        keys: Keys,
+        processed: Table,
+        group: str,
+        handlers: Mapping[str, Handler],
+        consumer_name: str | None = None,
+        block_ms: int = 1000,
+        reclaim_idle_ms: int = 30_000,
+        max_deliveries: int = 5,
+        batch_size: int = 50,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.redis = redis
+        self.keys = keys
+        self.processed = processed
+        self.group = group
+        self.handlers = dict(handlers)
+        self.name = consumer_name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.block_ms = block_ms
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self.max_deliveries = max_deliveries
+        self.batch_size = batch_size
+        self.streams = sorted({stream_for(keys, t) for t in self.handlers})
+
+    async def ensure_groups(self) -> None:
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def handle(self, stream: str, message_id: str, fields: Mapping[str, str]) -> None:
+        """Handle one entry exactly once (per consumer group), then acknowledge it."""
+        try:
+            event = Event.from_fields(fields)
+        except (KeyError, ValueError) as exc:
+            log.error("unreadable event %s on %s: %s", message_id, stream, exc)
+            await self._dead_letter(stream, message_id, fields, reason="unreadable")
+            return
+        handler = self.handlers.get(event.type)
+        if handler is not None:
+            async with self.sessionmaker() as session, session.begin():
+                first_time = (
+                    await session.execute(
+                        pg_insert(self.processed)
+                        .values(consumer=self.group, event_id=event.id, type=event.type)
+                        .on_conflict_do_nothing()
+                        .returning(self.processed.c.event_id)
+                    )
+                ).first() is not None
+                if first_time:
+                    token = request_id_var.set(event.request_id)
+                    try:
+                        await handler(event, session)
+                    finally:
+                        request_id_var.reset(token)
+            EVENTS_HANDLED.labels(
+                self.group, event.type, "handled" if first_time else "duplicate"
+            ).inc()
+        await self.ack(stream, message_id)
+
+    async def ack(self, stream: str, message_id: str) -> None:
+        await self.redis.xack(stream, self.group, message_id)
+
+    async def read_once(self, block_ms: int | None = None) -> int:
+        """Read and handle new entries; a failing handler leaves its entry pending."""
+        response = await self.redis.xreadgroup(
+            self.group,
+            self.name,
+            {s: ">" for s in self.streams},
+            count=self.batch_size,
+            block=self.block_ms if block_ms is None else block_ms,
+        )
+        handled = 0
+        for stream, entries in response or []:
+            for message_id, fields in entries:
+                handled += await self._try_handle(stream, message_id, fields)
+        return handled
+
+    async def reclaim_once(self) -> int:
+        """Take over entries another (crashed) consumer left pending too long."""
+        handled = 0
+        for stream in self.streams:
+            start = "0-0"
+            while True:
+                start, entries, _deleted = await self.redis.xautoclaim(
+                    stream,
+                    self.group,
+                    self.name,
+                    min_idle_time=self.reclaim_idle_ms,
+                    start_id=start,
+                    count=self.batch_size,
+                )
+                for message_id, fields in entries:
+                    if fields is None:  # trimmed away meanwhile
+                        await self.ack(stream, message_id)
+                        continue
+                    if await self._deliveries(stream, message_id) > self.max_deliveries:
+                        await self._dead_letter(
+                            stream, message_id, fields, reason="too many deliveries"
+                        )
+                        continue
+                    handled += await self._try_handle(stream, message_id, fields)
+                if start in ("0-0", b"0-0"):
+                    break
+        return handled
+
+    async def _try_handle(self, stream: str, message_id: str, fields: Mapping[str, str]) -> int:
+        try:
+            await self.handle(stream, message_id, fields)
+            return 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            EVENTS_HANDLED.labels(self.group, fields.get("type", "?"), "failed").inc()
+            log.exception("handler failed for %s on %s; it will be retried", message_id, stream)
+            return 0
+
+    async def _deliveries(self, stream: str, message_id: str) -> int:
+        pending = await self.redis.xpending_range(
+            stream, self.group, min=message_id, max=message_id, count=1
+        )
+        return int(pending[0]["times_delivered"]) if pending else 0
+
+    async def _dead_letter(
+        self, stream: str, message_id: str, fields: Mapping[str, str], *, reason: str
+    ) -> None:
+        await self.redis.xadd(
+            dead_letter_stream(self.keys),
+            {
+                **fields,
+                "stream": stream,
+                "message_id": message_id,
+                "group": self.group,
+                "reason": reason,
+            },
+        )
+        await self.ack(stream, message_id)
+        log.error("event %s from %s dead-lettered: %s", message_id, stream, reason)
+
+    async def run(self) -> None:
+        await self.ensure_groups()
+        reclaim_every = max(1.0, self.reclaim_idle_ms / 2000)
+        loop = asyncio.get_running_loop()
+        next_reclaim = loop.time()
+        while True:
+            try:
+                if loop.time() >= next_reclaim:
+                    await self.reclaim_once()
+                    next_reclaim = loop.time() + reclaim_every
+                await self.read_once()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError):
+                log.exception("event consumer %s lost Redis; retrying", self.group)
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("event consumer %s failed; retrying", self.group)
+                await asyncio.sleep(1.0)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

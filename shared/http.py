@@ -1,0 +1,117 @@
+"""`ServiceClient`: how one service calls another.
+
+httpx with a timeout, the caller's request id passed on, a service token on `/internal/`
+calls, and retries with exponential backoff and jitter (tenacity) only where a retry is safe:
+idempotent methods, or a POST that carries an `Idempotency-Key`. Upstream trouble becomes a
+domain error (503 unreachable, 504 timed out, 502 a 5xx answer) so callers never leak a 500.
+"""
+
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from shared.errors import BadGateway, GatewayTimeout, ServiceUnavailable
+from shared.logging import request_id_var
+from shared.security import ServiceTokens
+
+IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+
+
+class _Retryable(Exception):
+    def __init__(self, cause: Exception | httpx.Response) -> None:
+        self.cause = cause
+
+
+class ServiceClient:
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        tokens: ServiceTokens,
+        timeout: float = 5.0,
+        retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.tokens = tokens
+        self.retries = retries
+        self.http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        user_token: str | None = None,
+    ) -> httpx.Response:
+        """Send a request; returns any response below 500 for the caller to interpret."""
+        hdrs = dict(headers or {})
+        if rid := request_id_var.get():
+            hdrs["X-Request-ID"] = rid
+        token = user_token if user_token and "/internal/" not in path else self.tokens.get()
+        hdrs["Authorization"] = f"Bearer {token}"
+        safe = method.upper() in IDEMPOTENT or "Idempotency-Key" in hdrs
+        attempts = self.retries if safe else 1
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(attempts),
+                wait=wait_exponential_jitter(initial=0.05, max=1.0),
+                retry=retry_if_exception_type(_Retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._send(method, path, json=json, params=params, headers=hdrs)
+        except _Retryable as exc:
+            raise self._as_domain_error(exc.cause) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            response = await self.http.request(method, path, **kw)
+        except (
+            httpx.ConnectError,
+            httpx.ConnectTimeout,
+            httpx.RemoteProtocolError,
+            httpx.ReadTimeout,
+            httpx.PoolTimeout,
+            httpx.WriteTimeout,
+        ) as exc:
+            raise _Retryable(exc) from exc
+        if response.status_code in (502, 503, 504):
+            raise _Retryable(response)
+        if response.status_code >= 500:
+            raise BadGateway(f"{self.name} service failed ({response.status_code})")
+        return response
+
+    def _as_domain_error(self, cause: Exception | httpx.Response) -> Exception:
+        if isinstance(cause, httpx.Response):
+            return BadGateway(f"{self.name} service answered {cause.status_code}")
+        if isinstance(cause, httpx.TimeoutException) and not isinstance(
+            cause, httpx.ConnectTimeout
+        ):
+            return GatewayTimeout(f"{self.name} service timed out")
+        return ServiceUnavailable(f"{self.name} service is unavailable")
+
+    async def get(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> httpx.Response:
+        return await self.request("POST", path, **kw)

@@ -1,0 +1,154 @@
+"""Operations for the whole system: `python -m shared.manage <command>`.
+
+check      wait briefly for Postgres and Redis; create the database if it is missing
+migrate    alembic upgrade head for every service (or --service NAME)
+downgrade  alembic downgrade for one service (--service NAME --revision REV)
+seed       load the demo data of every service that has some (idempotent)
+dropdb     drop the database named by DATABASE_URL (used by the test harness)
+"""
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+
+from shared.migrations import DEFAULT_URL
+from shared.services import SERVICES, ServiceInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL", DEFAULT_URL)
+
+
+def _admin_dsn(url: str) -> tuple[str, str]:
+    """(DSN of the server's `postgres` database, name of the target database)."""
+    u = make_url(url)
+    admin = u.set(drivername="postgresql", database="postgres")
+    return admin.render_as_string(hide_password=False), u.database or "flightbook"
+
+
+async def ensure_database(url: str) -> bool:
+    dsn, name = _admin_dsn(url)
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        return True
+    finally:
+        await conn.close()
+
+
+async def drop_database(url: str) -> None:
+    dsn, name = _admin_dsn(url)
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def check(wait_seconds: float) -> int:
+    url = database_url()
+    redis_url = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        problems = []
+        try:
+            created = await ensure_database(url)
+            if created:
+                print(f"created database {make_url(url).database}")
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            problems.append(
+                f"PostgreSQL is unreachable at {make_url(url).render_as_string()} "
+                f"({type(exc).__name__}: {exc})"
+            )
+        redis = Redis.from_url(redis_url)
+        try:
+            await redis.ping()
+        except Exception as exc:
+            problems.append(f"Redis is unreachable at {redis_url} ({type(exc).__name__})")
+        finally:
+            await redis.aclose()
+        if not problems:
+            return 0
+        if asyncio.get_running_loop().time() >= deadline:
+            for line in problems:
+                print(f"error: {line}", file=sys.stderr)
+            return 1
+        await asyncio.sleep(1)
+
+
+def migratable() -> list[ServiceInfo]:
+    return [s for s in SERVICES if (ROOT / s.package / "migrations" / "env.py").exists()]
+
+
+def alembic_config(info: ServiceInfo) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / info.package / "migrations"))
+    cfg.attributes["database_url"] = database_url()
+    return cfg
+
+
+def migrate(service: str | None, revision: str) -> None:
+    for info in migratable():
+        if service in (None, info.name):
+            print(f"migrate {info.name} -> {revision}")
+            command.upgrade(alembic_config(info), revision)
+
+
+def downgrade(service: str, revision: str) -> None:
+    info = next(s for s in migratable() if s.name == service)
+    command.downgrade(alembic_config(info), revision)
+
+
+def seed() -> None:
+    for info in SERVICES:
+        if importlib.util.find_spec(f"{info.package}.seed") is None:
+            continue
+        module = importlib.import_module(f"{info.package}.seed")
+        print(f"seed {info.name}")
+        asyncio.run(module.seed())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.manage")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check")
+    p.add_argument("--wait", type=float, default=10.0)
+    p = sub.add_parser("migrate")
+    p.add_argument("--service")
+    p.add_argument("--revision", default="head")
+    p = sub.add_parser("downgrade")
+    p.add_argument("--service", required=True)
+    p.add_argument("--revision", default="base")
+    sub.add_parser("seed")
+    sub.add_parser("dropdb")
+    args = parser.parse_args(argv)
+
+    if args.command == "check":
+        return asyncio.run(check(args.wait))
+    if args.command == "migrate":
+        migrate(args.service, args.revision)
+    elif args.command == "downgrade":
+        downgrade(args.service, args.revision)
+    elif args.command == "seed":
+        seed()
+    elif args.command == "dropdb":
+        asyncio.run(drop_database(database_url()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

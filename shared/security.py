@@ -1,0 +1,253 @@
+"""Token verification for every service and the gateway.
+
+User access tokens are signed by the auth service alone (EdDSA, with a `kid`); everyone else
+only verifies them, with the public keys from the auth service's JWKS. Internal calls between
+services carry a short-lived service token (HS256 over a shared secret, its own audience and
+`typ`), which can never pass as a user token and vice versa: each verification pins its own
+algorithm, audience and type.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from jwt import PyJWK
+
+from shared.errors import Forbidden, InvalidToken, ServiceUnavailable, Unauthorized
+from shared.logging import user_id_var
+
+USER_TOKEN_ALGORITHMS = ["EdDSA"]
+SERVICE_TOKEN_ALGORITHM = "HS256"
+SERVICE_AUDIENCE = "flightbook-internal"
+SERVICE_TOKEN_TTL = 60
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    role: str
+    email: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class KeySource(Protocol):
+    async def get(self, kid: str) -> Any: ...
+
+
+class StaticKeys:
+    """Keys known up front (the auth service verifying its own tokens)."""
+
+    def __init__(self, keys: dict[str, Any]) -> None:
+        self.keys = keys
+
+    async def get(self, kid: str) -> Any:
+        return self.keys.get(kid)
+
+
+class JwksKeys:
+    """Public keys fetched from a JWKS URL, cached, refetched when an unknown `kid` shows up.
+
+    Refetches are spaced by `min_refresh_seconds` so a flood of made-up `kid`s cannot turn
+    into a flood of requests to the auth service.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client: httpx.AsyncClient,
+        min_refresh_seconds: float = 10.0,
+        max_age_seconds: float = 3600.0,
+    ) -> None:
+        self.url = url
+        self.client = client
+        self.min_refresh = min_refresh_seconds
+        self.max_age = max_age_seconds
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, kid: str) -> Any:
+        now = time.monotonic()
+        stale = now - self._fetched_at > self.max_age
+        if kid not in self._keys or stale:
+            async with self._lock:
+                if (
+                    kid not in self._keys or stale
+                ) and time.monotonic() - self._fetched_at >= self.min_refresh:
+                    await self._refresh()
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        try:
+            response = await self.client.get(self.url, timeout=3.0)
+            response.raise_for_status()
+            jwks = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            if not self._keys:
+                raise ServiceUnavailable("Token keys are unavailable (auth service down?)") from exc
+            return  # keep serving the keys we have
+        finally:
+            self._fetched_at = time.monotonic()
+        keys = {}
+        for jwk in jwks.get("keys", []):
+            if "kid" in jwk and jwk.get("use", "sig") == "sig":
+                try:
+                    keys[jwk["kid"]] = PyJWK(jwk).key
+                except jwt.PyJWTError:
+                    continue
+        self._keys = keys
+
+
+class TokenVerifier:
+    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway: int = 5) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+
+    async def verify_access(self, token: str) -> Principal:
+        """A user's access token -> its principal, or `InvalidToken`."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("Malformed token") from exc
+        if header.get("alg") not in USER_TOKEN_ALGORITHMS:
+            raise InvalidToken("Token algorithm not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise InvalidToken("Token has no key id")
+        key = await self.keys.get(kid)
+        if key is None:
+            raise InvalidToken("Token signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=USER_TOKEN_ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("Token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"Token rejected: {exc}") from exc
+        if claims.get("typ") != "access":
+            raise InvalidToken("Not an access token")
+        try:
+            return Principal(
+                int(claims["sub"]), str(claims.get("role", "user")), claims.get("email")
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidToken("Token subject is not a user") from exc
+
+
+def mint_service_token(*, secret: str, service: str) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": f"service:{service}",
+        "aud": SERVICE_AUDIENCE,
+        "typ": "service",
+        "iat": now,
+        "exp": now + SERVICE_TOKEN_TTL,
+    }
+    return jwt.encode(claims, secret, algorithm=SERVICE_TOKEN_ALGORITHM)
+
+
+def verify_service_token(token: str, *, secret: str) -> str:
+    """A service token -> the calling service's name, or `InvalidToken`."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[SERVICE_TOKEN_ALGORITHM],
+            audience=SERVICE_AUDIENCE,
+            options={"require": ["exp", "sub"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("Invalid service token") from exc
+    if claims.get("typ") != "service" or not str(claims["sub"]).startswith("service:"):
+        raise InvalidToken("Not a service token")
+    return str(claims["sub"]).removeprefix("service:")
+
+
+class ServiceTokens:
+    """Caches this service's own outgoing token until shortly before it expires."""
+
+    def __init__(self, *, secret: str, service: str) -> None:
+        self.secret = secret
+        self.service = service
+        self._token = ""
+        self._renew_at = 0.0
+
+    def get(self) -> str:
+        if time.monotonic() >= self._renew_at:
+            self._token = mint_service_token(secret=self.secret, service=self.service)
+            self._renew_at = time.monotonic() + SERVICE_TOKEN_TTL / 2
+        return self._token
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def current_user(request: Request) -> Principal:
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("Missing bearer token")
+    principal = await request.app.state.verifier.verify_access(token)
+    request.state.principal = principal
+    user_id_var.set(str(principal.user_id))
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def current_admin(user: CurrentUser) -> Principal:
+    if not user.is_admin:
+        raise Forbidden("Administrator role required")
+    return user
+
+
+AdminUser = Annotated[Principal, Depends(current_admin)]
+
+
+def ensure_self_or_admin(user: Principal, user_id: int | None) -> None:
+    """A body or path `userId` must be the caller's own (admins excepted)."""
+    if user_id is not None and user_id != user.user_id and not user.is_admin:
+        raise Forbidden("userId does not match the authenticated user")
+
+
+async def calling_service(request: Request) -> str:
+    """Guards `/internal/` routes: a service token is required; a user token is refused."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("Missing service token")
+    secret = request.app.state.settings.service_token_secret.get_secret_value()
+    try:
+        return verify_service_token(token, secret=secret)
+    except InvalidToken:
+        try:
+            await request.app.state.verifier.verify_access(token)
+        except InvalidToken:
+            raise InvalidToken("Invalid service token") from None
+        raise Forbidden("Internal endpoint: user tokens are not accepted") from None
+
+
+CallingService = Annotated[str, Depends(calling_service)]

@@ -1,0 +1,77 @@
+"""Settings every service shares; each service subclasses this in its own `config.py`.
+
+Configuration comes only from the environment (and an optional `.env` file for local runs).
+"""
+
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that are fine on a laptop and must never reach production.
+DEV_SERVICE_TOKEN_SECRET = "dev-only-service-token-secret-change-me"  # noqa: S105
+
+
+class BaseServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    service_name: str = "service"
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    database_url: str = "postgresql+asyncpg://postgres@localhost:5432/flightbook"
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    redis_url: str = "redis://localhost:6379/0"
+    # Every Redis key (and stream) starts with this; tests use one prefix per run.
+    redis_prefix: str = "fb:"
+
+    # Token verification: public keys come from the auth service's JWKS.
+    jwks_url: str = "http://localhost:3000/.well-known/jwks.json"
+    jwt_issuer: str = "flightbook-auth"
+    jwt_audience: str = "flightbook"
+    jwt_leeway_seconds: int = 5
+    # Service-to-service calls carry a short-lived token signed with this shared secret.
+    service_token_secret: SecretStr = SecretStr(DEV_SERVICE_TOKEN_SECRET)
+
+    # Where the other services live (also the gateway's route targets).
+    auth_service_url: str = "http://localhost:3000"
+    flight_search_url: str = "http://localhost:4000"
+    seat_service_url: str = "http://localhost:5000"
+    booking_service_url: str = "http://localhost:6000"
+    payment_service_url: str = "http://localhost:7000"
+    discount_service_url: str = "http://localhost:8000"
+    ticket_service_url: str = "http://localhost:9000"
+    notification_service_url: str = "http://localhost:9100"
+    http_timeout_seconds: float = 5.0
+    http_retries: int = 3
+
+    # Events: relay polling and consumer behaviour.
+    outbox_poll_seconds: float = 0.5
+    consumer_block_ms: int = 1000
+    consumer_reclaim_idle_ms: int = 30_000
+    consumer_max_deliveries: int = 5
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> "BaseServiceSettings":
+        if self.environment == "production":
+            if self.service_token_secret.get_secret_value() == DEV_SERVICE_TOKEN_SECRET:
+                raise ValueError("SERVICE_TOKEN_SECRET must be set in production")
+            if len(self.service_token_secret.get_secret_value()) < 32:
+                raise ValueError("SERVICE_TOKEN_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def service_urls(self) -> dict[str, str]:
+        """Service name (as in `shared.services`) -> base URL."""
+        return {
+            "auth": self.auth_service_url,
+            "flight-search": self.flight_search_url,
+            "seat": self.seat_service_url,
+            "booking": self.booking_service_url,
+            "payment": self.payment_service_url,
+            "discount": self.discount_service_url,
+            "ticket": self.ticket_service_url,
+            "notification": self.notification_service_url,
+        }

@@ -1,0 +1,127 @@
+"""Per-run isolation: its own Postgres database, Redis key prefix and signing key.
+
+The environment is set here, at import time, before any service module builds its settings.
+The database is created and migrated with the same command `make migrate` runs, and dropped
+(with every Redis key of the run) at the end.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from asgi_lifespan import LifespanManager
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_ID = uuid.uuid4().hex[:10]
+BASE_DATABASE_URL = os.environ.get(
+    "DATABASE_URL", "postgresql+asyncpg://postgres@localhost:5432/flightbook"
+)
+TEST_DATABASE_URL = (
+    make_url(BASE_DATABASE_URL)
+    .set(database=f"fb_test_{RUN_ID}")
+    .render_as_string(hide_password=False)
+)
+REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+REDIS_PREFIX = f"fbtest:{RUN_ID}:"
+TMP = Path(tempfile.mkdtemp(prefix=f"fbtest-{RUN_ID}-"))
+
+SIGNING_KEY = Ed25519PrivateKey.generate()
+SIGNING_KEY_FILE = TMP / "auth_signing_key.pem"
+SIGNING_KEY_FILE.write_bytes(
+    SIGNING_KEY.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+)
+
+TEST_ENV = {
+    "ENVIRONMENT": "test",
+    "DATABASE_URL": TEST_DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+    "REDIS_PREFIX": REDIS_PREFIX,
+    "AUTH_SIGNING_KEY_FILE": str(SIGNING_KEY_FILE),
+    "LOG_LEVEL": "WARNING",
+}
+os.environ.update(TEST_ENV)
+
+
+def run_manage(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "shared.manage", *args],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, **TEST_ENV},
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_database() -> Any:
+    """Create and migrate this run's database; drop it and the run's Redis keys at the end."""
+    run_manage("check", "--wait", "20")
+    run_manage("migrate")
+    yield TEST_DATABASE_URL
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000):
+        client.unlink(key)
+    client.close()
+    run_manage("dropdb")
+
+
+async def app_client(app: Any, **kw: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to `app` in-process, with its lifespan running."""
+    async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", **kw) as c:
+            yield c
+
+
+def signing_kid() -> str:
+    from auth_service.keys import SigningKey
+
+    return SigningKey(SIGNING_KEY).kid
+
+
+@pytest.fixture(scope="session")
+def make_token() -> Callable[..., str]:
+    """Mint an access token as the auth service would (tests build attacks from it)."""
+
+    def make(
+        user_id: int,
+        *,
+        role: str = "user",
+        key: Any = None,
+        headers: dict[str, Any] | None = None,
+        algorithm: str = "EdDSA",
+        **claims: Any,
+    ) -> str:
+        now = int(time.time())
+        body = {
+            "sub": str(user_id),
+            "role": role,
+            "typ": "access",
+            "iss": "flightbook-auth",
+            "aud": "flightbook",
+            "iat": now,
+            "exp": now + 600,
+        }
+        body.update(claims)
+        body = {k: v for k, v in body.items() if v is not None}
+        hdrs = {"kid": signing_kid(), **(headers or {})}
+        return jwt.encode(
+            body, key if key is not None else SIGNING_KEY, algorithm=algorithm, headers=hdrs
+        )
+
+    return make

@@ -1,0 +1,1 @@
+"""Ticket service: e-tickets and GST invoices."""
