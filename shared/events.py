@@ -13,6 +13,7 @@ to the dead-letter stream `<prefix>events:dead` and is acknowledged.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -214,10 +215,8 @@ class OutboxRelay:
                 sent = 0
                 await asyncio.sleep(self.poll_seconds)
             if sent < self.batch_size:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-                except TimeoutError:
-                    pass
                 self._wake.clear()
 
 

@@ -21,7 +21,7 @@ from shared.errors import Forbidden, InvalidToken, ServiceUnavailable, Unauthori
 from shared.logging import user_id_var
 
 USER_TOKEN_ALGORITHMS = ["EdDSA"]
-SERVICE_TOKEN_ALGORITHM = "HS256"
+SERVICE_TOKEN_ALGORITHM = "HS256"  # noqa: S105 (an algorithm name)
 SERVICE_AUDIENCE = "flightbook-internal"
 SERVICE_TOKEN_TTL = 60
 
