@@ -1,0 +1,1 @@
+"""Auth service: users, passwords, access tokens (EdDSA, JWKS) and rotating refresh tokens."""

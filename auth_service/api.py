@@ -1,0 +1,161 @@
+"""HTTP routes of the auth service: parse, call `service`, return a schema."""
+
+import ipaddress
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from auth_service import service
+from auth_service.keys import SigningKey
+from auth_service.schemas import (
+    Jwks,
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    SignupRequest,
+    TokenResponse,
+    UserRead,
+)
+from auth_service.throttle import LoginThrottle
+from auth_service.tokens import AccessTokens, TokenPair
+from shared.db import SessionDep
+from shared.errors import PROBLEM_JSON
+from shared.security import CurrentUser
+
+
+def get_access_tokens(request: Request) -> AccessTokens:
+    return request.app.state.access_tokens
+
+
+def get_login_throttle(request: Request) -> LoginThrottle:
+    return request.app.state.login_throttle
+
+
+def get_signing_key(request: Request) -> SigningKey:
+    return request.app.state.signing_key
+
+
+def client_address(request: Request) -> str:
+    """The caller's address: the first X-Forwarded-For hop (set by the gateway), else the peer."""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    candidate = forwarded.split(",")[0].strip() or (request.client.host if request.client else "")
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return candidate[:64] or "unknown"
+
+
+AccessTokensDep = Annotated[AccessTokens, Depends(get_access_tokens)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
+SigningKeyDep = Annotated[SigningKey, Depends(get_signing_key)]
+ClientAddress = Annotated[str, Depends(client_address)]
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_JSON: {}}}
+
+
+_INVALID = {422: _problem("Invalid body (VALIDATION_FAILED, with `errors`)")}
+_NEEDS_TOKEN = {401: _problem("No or invalid access token (UNAUTHORIZED, INVALID_TOKEN)")}
+
+
+def _tokens(pair: TokenPair, response: Response) -> TokenResponse:
+    response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
+    return TokenResponse(
+        user_id=pair.user_id,
+        token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+    )
+
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post(
+    "/api/auth/signup",
+    status_code=201,
+    summary="Create an account and sign in",
+    responses={409: _problem("Email already registered (EMAIL_TAKEN)"), **_INVALID},
+)
+async def signup(
+    body: SignupRequest, session: SessionDep, tokens: AccessTokensDep, response: Response
+) -> TokenResponse:
+    pair = await service.signup(
+        session=session, tokens=tokens, name=body.name, email=body.email, password=body.password
+    )
+    return _tokens(pair, response)
+
+
+@router.post(
+    "/api/auth/login",
+    summary="Sign in with email and password",
+    responses={
+        401: _problem("Unknown email or wrong password, alike (INVALID_CREDENTIALS)"),
+        429: _problem("Too many failed attempts (LOGIN_THROTTLED), with Retry-After"),
+        **_INVALID,
+    },
+)
+async def login(
+    body: LoginRequest,
+    session: SessionDep,
+    tokens: AccessTokensDep,
+    throttle: LoginThrottleDep,
+    address: ClientAddress,
+    response: Response,
+) -> TokenResponse:
+    pair = await service.login(
+        session=session,
+        throttle=throttle,
+        tokens=tokens,
+        email=body.email,
+        password=body.password,
+        client_address=address,
+    )
+    return _tokens(pair, response)
+
+
+@router.post(
+    "/api/auth/refresh",
+    summary="Exchange a refresh token for new tokens (the old one is spent)",
+    responses={
+        401: _problem(
+            "Unknown, expired or revoked refresh token; or a reused one, which revokes "
+            "the whole session (REFRESH_TOKEN_REUSED)"
+        ),
+        **_INVALID,
+    },
+)
+async def refresh(
+    body: RefreshRequest, session: SessionDep, tokens: AccessTokensDep, response: Response
+) -> TokenResponse:
+    pair = await service.refresh(session=session, tokens=tokens, refresh_token=body.refresh_token)
+    return _tokens(pair, response)
+
+
+@router.post(
+    "/api/auth/logout",
+    status_code=204,
+    summary="End the session the refresh token belongs to",
+    responses={**_NEEDS_TOKEN, **_INVALID},
+)
+async def logout(body: LogoutRequest, session: SessionDep, user: CurrentUser) -> None:
+    await service.logout(session=session, user_id=user.user_id, refresh_token=body.refresh_token)
+
+
+@router.get("/api/auth/me", summary="The signed-in user", responses=_NEEDS_TOKEN)
+async def me(session: SessionDep, user: CurrentUser) -> UserRead:
+    found = await service.get_user(session=session, user_id=user.user_id)
+    return UserRead(
+        user_id=found.id,
+        name=found.name,
+        email=found.email,
+        role=found.role,
+        created_at=found.created_at,
+    )
+
+
+@router.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
+async def jwks(signing_key: SigningKeyDep, response: Response) -> Jwks:
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return Jwks.model_validate({"keys": [signing_key.public_jwk()]})

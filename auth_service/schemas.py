@@ -1,0 +1,73 @@
+"""Request and response bodies (camelCase in JSON, snake_case in Python)."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+NewPassword = Annotated[str, Field(min_length=8, max_length=128)]
+# Login accepts any email-looking string (the seeded admin may use a non-public domain) and
+# any password up to a bound that keeps hashing cheap.
+LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
+LoginPassword = Annotated[str, Field(min_length=1, max_length=1024)]
+OpaqueToken = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+
+
+class SignupRequest(Schema):
+    name: Name
+    email: EmailStr
+    password: NewPassword
+
+
+class LoginRequest(Schema):
+    email: LoginEmail
+    password: LoginPassword
+
+
+class RefreshRequest(Schema):
+    refresh_token: OpaqueToken
+
+
+class LogoutRequest(Schema):
+    refresh_token: OpaqueToken
+
+
+class TokenResponse(Schema):
+    user_id: int
+    token: str = Field(description="The access token (a JWT), sent as `Authorization: Bearer`")
+    refresh_token: str = Field(description="Opaque; single use: each refresh returns a new one")
+    expires_in: int = Field(description="Seconds until the access token expires")
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+
+
+class UserRead(Schema):
+    user_id: int
+    name: str
+    email: str
+    role: str
+    created_at: datetime
+
+
+class Jwk(BaseModel):
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    use: str
+    alg: str
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]

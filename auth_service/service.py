@@ -1,0 +1,195 @@
+"""Business rules of the auth service: sign-up, login, refresh-token rotation, logout.
+
+Every function takes keyword arguments and an explicit session, commits its own transaction
+and raises domain errors (mapped once to problem+json by `shared.app`).
+"""
+
+import logging
+import unicodedata
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth_service import passwords
+from auth_service.models import RefreshToken, User
+from auth_service.throttle import LoginThrottle
+from auth_service.tokens import AccessTokens, TokenPair, hash_refresh_token, new_refresh_token
+from shared.errors import Conflict, NotFound, Unauthorized, Unprocessable
+
+log = logging.getLogger("auth_service.service")
+
+UNIQUE_VIOLATION = "23505"
+
+
+class EmailTaken(Conflict):
+    code, title = "EMAIL_TAKEN", "Email already registered"
+
+
+class InvalidCredentials(Unauthorized):
+    code, title = "INVALID_CREDENTIALS", "Invalid email or password"
+
+
+class InvalidRefreshToken(Unauthorized):
+    code, title = "INVALID_REFRESH_TOKEN", "Invalid refresh token"
+
+
+class RefreshTokenExpired(InvalidRefreshToken):
+    code, title = "REFRESH_TOKEN_EXPIRED", "Refresh token expired"
+
+
+class RefreshTokenRevoked(InvalidRefreshToken):
+    code, title = "REFRESH_TOKEN_REVOKED", "Refresh token revoked"
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    code, title = "REFRESH_TOKEN_REUSED", "Refresh token reused"
+
+
+class UserNotFound(NotFound):
+    code, title = "USER_NOT_FOUND", "User not found"
+
+
+def normalise_email(email: str) -> str:
+    """The one form an email is stored and looked up in."""
+    return unicodedata.normalize("NFC", email.strip()).lower()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _issue(
+    *, session: AsyncSession, tokens: AccessTokens, user: User, family_id: uuid.UUID | None = None
+) -> TokenPair:
+    """An access token and a new refresh token (added to the session, not committed)."""
+    refresh_token = new_refresh_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=hash_refresh_token(refresh_token),
+            expires_at=_now() + timedelta(seconds=tokens.refresh_ttl_seconds),
+        )
+    )
+    access_token = tokens.mint(user_id=user.id, role=user.role, email=user.email)
+    return TokenPair(user.id, access_token, refresh_token, tokens.ttl_seconds)
+
+
+async def _revoke_family(*, session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=_now())
+    )
+
+
+async def signup(
+    *, session: AsyncSession, tokens: AccessTokens, name: str, email: str, password: str
+) -> TokenPair:
+    """Create a user (role `user`) and sign them in."""
+    # Hash before touching the database: no connection is held while the CPU works.
+    password_hash = await passwords.hash_password(password)
+    user = User(email=normalise_email(email), name=name, password_hash=password_hash, role="user")
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        await session.rollback()
+        if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:  # also when sign-ups race
+            raise EmailTaken("An account with this email already exists") from exc
+        raise Unprocessable("email: this address cannot be stored") from exc
+    pair = _issue(session=session, tokens=tokens, user=user)
+    await session.commit()
+    return pair
+
+
+async def login(
+    *,
+    session: AsyncSession,
+    throttle: LoginThrottle,
+    tokens: AccessTokens,
+    email: str,
+    password: str,
+    client_address: str,
+) -> TokenPair:
+    """Check a password; an unknown email and a wrong password fail alike, in similar time."""
+    email = normalise_email(email)
+    await throttle.attempt(email=email, address=client_address)
+    user = await session.scalar(select(User).where(User.email == email))
+    await session.commit()  # end the read: hold no connection while hashing
+    if user is None:
+        await passwords.verify_dummy(password)
+        raise InvalidCredentials("Invalid email or password")
+    ok, new_hash = await passwords.verify_password(password, user.password_hash)
+    if not ok:
+        raise InvalidCredentials("Invalid email or password")
+    await throttle.succeeded(email=email, address=client_address)
+    if new_hash is not None:  # a legacy (bcrypt) or outdated hash: store the current kind
+        user.password_hash = new_hash
+    pair = _issue(session=session, tokens=tokens, user=user)
+    await session.commit()
+    return pair
+
+
+async def refresh(*, session: AsyncSession, tokens: AccessTokens, refresh_token: str) -> TokenPair:
+    """Rotate a refresh token. Presenting one that was already rotated revokes its family."""
+    row = (
+        await session.execute(
+            select(RefreshToken, User)
+            .join(User, User.id == RefreshToken.user_id)
+            .where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
+            .with_for_update(of=RefreshToken)  # concurrent rotations of one token serialise here
+        )
+    ).one_or_none()
+    if row is None:
+        raise InvalidRefreshToken("Unknown refresh token")
+    token, user = row
+    if token.used_at is not None:
+        await _revoke_family(session=session, family_id=token.family_id)
+        await session.commit()
+        log.warning("refresh token reused: session family %s revoked", token.family_id)
+        raise RefreshTokenReused("Refresh token already used; the session has been revoked")
+    if token.revoked_at is not None:
+        raise RefreshTokenRevoked("Refresh token revoked")
+    if token.expires_at <= _now():
+        raise RefreshTokenExpired("Refresh token expired")
+    token.used_at = _now()
+    pair = _issue(session=session, tokens=tokens, user=user, family_id=token.family_id)
+    await session.commit()
+    return pair
+
+
+async def logout(*, session: AsyncSession, user_id: int, refresh_token: str) -> None:
+    """Revoke the refresh token's family when it is the caller's; otherwise do nothing
+    (RFC 7009: an unknown token is not an error, and reveals nothing)."""
+    token = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
+    )
+    if token is None or token.user_id != user_id:
+        return
+    await _revoke_family(session=session, family_id=token.family_id)
+    await session.commit()
+
+
+async def get_user(*, session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise UserNotFound("User not found")
+    return user
+
+
+async def ensure_admin(*, session: AsyncSession, email: str, name: str, password: str) -> bool:
+    """Create the administrator unless the email exists. True when created."""
+    password_hash = await passwords.hash_password(password)
+    created = await session.scalar(
+        pg_insert(User)
+        .values(email=normalise_email(email), name=name, password_hash=password_hash, role="admin")
+        .on_conflict_do_nothing(index_elements=[User.email])
+        .returning(User.id)
+    )
+    await session.commit()
+    return created is not None
