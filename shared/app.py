@@ -57,11 +57,13 @@ class RequestContextMiddleware:
         rid_token = request_id_var.set(request_id)
         uid_token = user_id_var.set(None)
         status = 500
+        response_started = False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = [
                     (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
@@ -72,6 +74,15 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, while the request id is still known: Starlette's outermost
+            # error handler would run after this middleware has reset it, and its 500
+            # would carry neither the X-Request-ID header nor the body's requestId.
+            if response_started:
+                raise
+            request = Request(scope)
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            await internal_error(request)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -119,6 +130,17 @@ def problem_response(
     if request_id:
         hdrs["X-Request-ID"] = request_id
     return JSONResponse(body, status_code=status, headers=hdrs, media_type=PROBLEM_JSON)
+
+
+def internal_error(request: Request) -> JSONResponse:
+    """The 500 problem: nothing about the error itself (it is in the log)."""
+    return problem_response(
+        request,
+        status=500,
+        code="INTERNAL_ERROR",
+        title="Internal server error",
+        detail="An unexpected error occurred; it has been logged.",
+    )
 
 
 _HTTP_CODES = {
@@ -185,13 +207,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            request,
-            status=500,
-            code="INTERNAL_ERROR",
-            title="Internal server error",
-            detail="An unexpected error occurred; it has been logged.",
-        )
+        return internal_error(request)
 
 
 def _health_router(service: str) -> APIRouter:

@@ -372,12 +372,17 @@ class EventConsumer:
         log.error("event %s from %s dead-lettered: %s", message_id, stream, reason)
 
     async def run(self) -> None:
-        await self.ensure_groups()
         reclaim_every = max(1.0, self.reclaim_idle_ms / 2000)
         loop = asyncio.get_running_loop()
         next_reclaim = loop.time()
+        groups_ready = False
         while True:
             try:
+                if not groups_ready:
+                    # Inside the loop: Redis may be down at start-up, and a restarted Redis
+                    # may have lost the groups (every read would then fail with NOGROUP).
+                    await self.ensure_groups()
+                    groups_ready = True
                 if loop.time() >= next_reclaim:
                     await self.reclaim_once()
                     next_reclaim = loop.time() + reclaim_every
@@ -386,6 +391,7 @@ class EventConsumer:
                 raise
             except (RedisError, OSError):
                 log.exception("event consumer %s lost Redis; retrying", self.group)
+                groups_ready = False
                 await asyncio.sleep(1.0)
             except Exception:
                 log.exception("event consumer %s failed; retrying", self.group)

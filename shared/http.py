@@ -68,12 +68,14 @@ class ServiceClient:
             hdrs["X-Request-ID"] = rid
         token = user_token if user_token and "/internal/" not in path else self.tokens.get()
         hdrs["Authorization"] = f"Bearer {token}"
-        safe = method.upper() in IDEMPOTENT or "Idempotency-Key" in hdrs
+        safe = method.upper() in IDEMPOTENT or any(k.lower() == "idempotency-key" for k in hdrs)
         attempts = self.retries if safe else 1
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(attempts),
-                wait=wait_exponential_jitter(initial=0.05, max=1.0),
+                # 50 ms, 100 ms, 200 ms... plus up to 50 ms of jitter (tenacity's default
+                # jitter is a whole second), at most 1 s.
+                wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
                 retry=retry_if_exception_type(_Retryable),
                 reraise=True,
             ):
@@ -86,14 +88,7 @@ class ServiceClient:
     async def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
             response = await self.http.request(method, path, **kw)
-        except (
-            httpx.ConnectError,
-            httpx.ConnectTimeout,
-            httpx.RemoteProtocolError,
-            httpx.ReadTimeout,
-            httpx.PoolTimeout,
-            httpx.WriteTimeout,
-        ) as exc:
+        except httpx.TransportError as exc:  # refused, reset, timed out, protocol error
             raise _Retryable(exc) from exc
         if response.status_code in (502, 503, 504):
             raise _Retryable(response)
