@@ -1,0 +1,1 @@
+"""API gateway: one public entry point that routes, authenticates and rate-limits."""

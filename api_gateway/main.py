@@ -1,0 +1,69 @@
+"""The API gateway app: `uvicorn api_gateway.main:app`."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api_gateway.api import proxy_router, router
+from api_gateway.config import GatewaySettings, get_settings
+from api_gateway.openapi import OpenApiCache
+from api_gateway.proxy import Proxy, new_upstream_client
+from api_gateway.ratelimit import GatewayRateLimits
+from shared.app import create_app
+from shared.ratelimit import RateLimiter
+
+# FastAPI's own docs would describe only the gateway: the merged ones replace them.
+_FASTAPI_DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state
+    settings: GatewaySettings = state.settings
+    # One line per proxied call is the access log's job; httpx's own would double it.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Tests may route upstream calls to in-process apps via `upstream_transport`.
+    state.upstream = new_upstream_client(transport=getattr(state, "upstream_transport", None))
+    state.proxy = Proxy(
+        client=state.upstream,
+        service_urls=settings.service_urls,
+        timeout=settings.gateway_upstream_timeout_seconds,
+        connect_timeout=settings.gateway_connect_timeout_seconds,
+    )
+    state.rate_limits = GatewayRateLimits(
+        limiter=RateLimiter(state.redis),
+        keys=state.keys,
+        per_user=settings.rate_limit_per_user,
+        per_address=settings.rate_limit_per_address,
+        window_seconds=settings.rate_limit_window_seconds,
+    )
+    state.openapi_cache = OpenApiCache(ttl=settings.gateway_openapi_cache_seconds)
+    try:
+        yield
+    finally:
+        await state.upstream.aclose()
+
+
+def build_app(settings: GatewaySettings) -> FastAPI:
+    app = create_app(
+        settings=settings,
+        title="Flightbook API gateway",
+        description="Routes, authenticates and rate-limits every public call.",
+        uses_database=False,
+        lifespan=lifespan,
+    )
+    app.openapi_url = app.docs_url = app.redoc_url = None
+    routes = app.router.routes
+    routes[:] = [r for r in routes if getattr(r, "path", None) not in _FASTAPI_DOCS]
+    # The first matching route wins: the gateway's `/health`, `/ready`, `/openapi.json` and
+    # `/docs` go before the kit's plain `/health` and `/ready` (its `/metrics` stays), and
+    # the catch-all proxy goes last.
+    app.include_router(router)
+    routes.insert(0, routes.pop())
+    app.include_router(proxy_router)
+    return app
+
+
+app = build_app(get_settings())

@@ -1,0 +1,88 @@
+"""End-to-end fixtures: the real processes, started once per test run.
+
+`stack` starts every service and the gateway (see `stack.py`); the tests talk to the gateway
+(`gateway`), or straight to a service (`stack.services["auth"].url`) where the point is that
+the service itself refuses something too.
+"""
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TMP
+from tests.e2e.stack import Stack, base_environment
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in item.nodeid.replace("\\", "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def stack(test_database: str) -> Iterator[Stack]:
+    """All nine services and the gateway, healthy; torn down at the end of the run."""
+    log_dir = TMP / "e2e-logs"
+    log_dir.mkdir(exist_ok=True)
+    stack = Stack(
+        log_dir=log_dir,
+        base_env=base_environment(LOG_LEVEL="INFO"),
+        # The shared gateway must never throttle the suite (every test comes from one address);
+        # the rate limit itself is tested on a gateway of its own.
+        gateway_env={"RATE_LIMIT_PER_USER": "1000000", "RATE_LIMIT_PER_ADDRESS": "1000000"},
+    )
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(stack: Stack) -> str:
+    return stack.gateway.url
+
+
+@pytest.fixture(scope="session")
+def service_urls(stack: Stack) -> dict[str, str]:
+    """Service name (as in `shared.services`) -> base URL of its process."""
+    return stack.service_urls
+
+
+@pytest.fixture
+async def gateway(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=15.0, trust_env=False) as client:
+        yield client
+
+
+def unique_email(tag: str = "user") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def unique_address() -> str:
+    """A client address of its own (TEST-NET-2), so per-address throttles don't mix tests."""
+    n = uuid.uuid4().int
+    return f"198.51.{n % 250 + 1}.{(n >> 8) % 250 + 1}"
+
+
+PASSWORD = "correct horse 1"
+SignUp = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def signup(gateway: httpx.AsyncClient) -> SignUp:
+    """`await signup()`: a new user through the gateway; its tokens, email and password."""
+
+    async def make(*, name: str = "Test Traveller", password: str | None = None) -> dict:
+        email = unique_email()
+        password = password or PASSWORD
+        response = await gateway.post(
+            "/api/auth/signup", json={"name": name, "email": email, "password": password}
+        )
+        assert response.status_code == 201, response.text
+        return {**response.json(), "email": email, "password": password}
+
+    return make

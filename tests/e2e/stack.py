@@ -1,0 +1,275 @@
+"""The whole system as real processes: every service and the gateway under uvicorn.
+
+Each process gets a free port on 127.0.0.1, the test run's environment (database, Redis prefix,
+signing key) plus every service URL, and its own log file. `Stack.start()` launches them all
+at once and waits for each `/health`; a process that dies or stays unhealthy fails the run
+with the tail of its log. Extra gateways (other limits, a service pointing at a closed port)
+and stopping/starting one service are there for the tests that need them.
+"""
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from shared.services import GATEWAY, SERVICES, ServiceInfo
+
+ROOT = Path(__file__).resolve().parents[2]
+# How long the processes may take to answer `/health`. Ten Pythons importing their service at
+# once take ~10 s on two idle cores; the margin is for a busy, shared machine.
+HEALTH_TIMEOUT = float(os.environ.get("FB_E2E_HEALTH_TIMEOUT", "60"))
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct ports nothing listens on (all held open together, then released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def closed_port_url() -> str:
+    """A URL where nothing listens: connections to it are refused."""
+    return f"http://127.0.0.1:{free_ports(1)[0]}"
+
+
+_libc = None
+if sys.platform == "linux":
+    with contextlib.suppress(OSError):
+        _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
+    """Linux: the child gets SIGTERM if the test run dies without tearing down.
+
+    (Loaded up front: a forked child of a threaded parent must not import anything.)
+    """
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Process:
+    name: str
+    package: str
+    port: int
+    log_path: Path
+    env: dict[str, str]
+    popen: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._log = self.log_path.open("ab")
+        self._log.write(f"--- starting {self.name} on port {self.port}\n".encode())
+        self._log.flush()
+        self.popen = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                f"{self.package}.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "3",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            # The death signal follows the *thread* that forks: only from the main thread.
+            preexec_fn=(
+                _die_with_parent if threading.current_thread() is threading.main_thread() else None
+            ),
+        )
+
+    def signal_stop(self) -> None:
+        if self.running:
+            assert self.popen is not None
+            self.popen.terminate()
+
+    def wait_stopped(self, timeout: float = 10.0) -> None:
+        if self.popen is not None:
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def stop(self) -> None:
+        self.signal_stop()
+        self.wait_stopped()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_healthy(processes: list[Process], timeout: float = HEALTH_TIMEOUT) -> None:
+    """Poll every process's `/health` until all answer 200; fail on the first that cannot."""
+    pending = list(processes)
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=1.0, trust_env=False) as client:
+        while pending:
+            for proc in list(pending):
+                if not proc.running:
+                    code = proc.popen.returncode if proc.popen else None
+                    raise StackError(
+                        f"{proc.name} exited (code {code}) before it was healthy; "
+                        f"last lines of {proc.log_path}:\n{proc.log_tail()}"
+                    )
+                try:
+                    if client.get(f"{proc.url}/health").status_code == 200:
+                        pending.remove(proc)
+                except httpx.HTTPError:
+                    pass
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                proc = pending[0]
+                raise StackError(
+                    f"{proc.name} was not healthy within {timeout:.0f} s; "
+                    f"last lines of {proc.log_path}:\n{proc.log_tail()}"
+                )
+            time.sleep(0.1)
+
+
+class Stack:
+    """Every service plus the gateway, as processes; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        log_dir: Path,
+        base_env: Mapping[str, str],
+        gateway_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.log_dir = log_dir
+        self.base_env = dict(base_env)
+        ports = free_ports(len(SERVICES) + 1)
+        self.services: dict[str, Process] = {
+            info.name: self._process(info, info.name, port, {})
+            for info, port in zip(SERVICES, ports[:-1], strict=True)
+        }
+        self.gateway = self._process(GATEWAY, GATEWAY.name, ports[-1], gateway_env or {})
+        self.extra: list[Process] = []
+
+    # -- environment ----------------------------------------------------------------------
+
+    @property
+    def service_urls(self) -> dict[str, str]:
+        """Service name -> base URL."""
+        return {name: proc.url for name, proc in self.services.items()}
+
+    @property
+    def url_env(self) -> dict[str, str]:
+        """`AUTH_SERVICE_URL`, `FLIGHT_SEARCH_URL`, ... and `JWKS_URL` for this stack."""
+        env = {info.url_env: self.services[info.name].url for info in SERVICES}
+        env["JWKS_URL"] = f"{self.services['auth'].url}/.well-known/jwks.json"
+        env[GATEWAY.url_env] = self.gateway.url
+        return env
+
+    def _env(self, overrides: Mapping[str, str]) -> dict[str, str]:
+        return {
+            **self.base_env,
+            "PYTHONUNBUFFERED": "1",
+            **self.url_env,
+            **overrides,
+        }
+
+    def _process(
+        self, info: ServiceInfo, name: str, port: int, overrides: Mapping[str, str]
+    ) -> Process:
+        return Process(
+            name=name,
+            package=info.package,
+            port=port,
+            log_path=self.log_dir / f"{name}.log",
+            # the URLs are filled in when it starts (every port is known by then)
+            env=dict(overrides),
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _launch(self, proc: Process) -> None:
+        proc.env = self._env(proc.env)
+        proc.start()
+
+    def start(self) -> None:
+        everything = [*self.services.values(), self.gateway]
+        for proc in everything:
+            self._launch(proc)
+        wait_healthy(everything)
+
+    def start_gateway(self, name: str, **env: str) -> Process:
+        """Another gateway over the same services, with `env` overriding (e.g. limits)."""
+        proc = self._process(GATEWAY, name, free_ports(1)[0], env)
+        self.extra.append(proc)
+        self._launch(proc)
+        wait_healthy([proc])
+        return proc
+
+    def stop_service(self, name: str) -> None:
+        self.services[name].stop()
+
+    def start_service(self, name: str) -> None:
+        """Start a stopped service again, on its port, and wait for it."""
+        proc = self.services[name]
+        proc.start()
+        wait_healthy([proc])
+
+    def stop(self) -> None:
+        """Terminate everything (all at once), then kill what is left."""
+        everything = [*self.extra, self.gateway, *self.services.values()]
+        for proc in everything:
+            proc.signal_stop()
+        for proc in everything:
+            proc.wait_stopped()
+
+    def logs(self) -> dict[str, Path]:
+        return {p.name: p.log_path for p in [*self.services.values(), self.gateway, *self.extra]}
+
+
+def base_environment(**overrides: str) -> dict[str, str]:
+    """The test run's environment (set by the root conftest) for child processes."""
+    return {**os.environ, **overrides}
