@@ -31,7 +31,9 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-# Set by the gateway itself; a client's own values are replaced (X-Forwarded-For is appended to).
+# Set by the gateway itself; a client's own values are replaced. X-Forwarded-For becomes the
+# client address the server resolved (trusted proxies only, FORWARDED_ALLOW_IPS), so a client
+# cannot claim another address to the services behind.
 _REPLACED_ON_REQUEST = frozenset(
     {b"host", b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
 )
@@ -73,13 +75,10 @@ def upstream_request_headers(
     `Authorization` is passed on unchanged: the service verifies the token again.
     """
     headers = list(headers)
-    forwarded_for = [v.strip() for n, v in headers if n.lower() == b"x-forwarded-for" and v.strip()]
     host = next((v for n, v in headers if n.lower() == b"host"), None)
     out = strip_hop_by_hop(headers, also=_REPLACED_ON_REQUEST)
     if client_address:
-        forwarded_for.append(client_address.encode("latin-1"))
-    if forwarded_for:
-        out.append((b"x-forwarded-for", b", ".join(forwarded_for)))
+        out.append((b"x-forwarded-for", client_address.encode("latin-1")))
     out.append((b"x-forwarded-proto", scheme.encode("latin-1")))
     if host:
         out.append((b"x-forwarded-host", host))

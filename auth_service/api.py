@@ -36,9 +36,8 @@ def get_signing_key(request: Request) -> SigningKey:
 
 
 def client_address(request: Request) -> str:
-    """The caller's address: the first X-Forwarded-For hop (set by the gateway), else the peer."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    candidate = forwarded.split(",")[0].strip() or (request.client.host if request.client else "")
+    """The caller's address, as resolved from trusted proxies only (see FORWARDED_ALLOW_IPS)."""
+    candidate = request.client.host if request.client else ""
     try:
         return str(ipaddress.ip_address(candidate))
     except ValueError:

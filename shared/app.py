@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.db import Database
 from shared.errors import PROBLEM_JSON, DomainError, problem_body
@@ -299,6 +300,9 @@ def create_app(
 
     app = FastAPI(title=title, description=description, lifespan=app_lifespan, version="1.0.0")
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    # The client address (rate limits, login throttling) from trusted proxies only, the same
+    # in every process and in in-process tests.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     install_error_handlers(app)
     app.include_router(_health_router(settings.service_name))
     for router in routers:

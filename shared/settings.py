@@ -19,6 +19,10 @@ class BaseServiceSettings(BaseSettings):
     service_name: str = "service"
     log_level: str = "INFO"
     log_json: bool = False
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (comma list, CIDRs, or "*").
+    # The client address of a request is the first untrusted hop from the right; everything to
+    # its left is the client's own claim and ignored. Same name and meaning as uvicorn's.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     database_url: str = "postgresql+asyncpg://postgres@localhost:5432/flightbook"
     db_pool_size: int = 10

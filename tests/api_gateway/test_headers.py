@@ -57,7 +57,8 @@ def test_upstream_request_headers() -> None:
     )
     assert b"host" not in out and b"connection" not in out
     assert out[b"authorization"] == b"Bearer abc"  # the service verifies it again
-    assert out[b"x-forwarded-for"] == b"203.0.113.9, 198.51.100.2, 192.0.2.1"
+    # The client's own X-Forwarded-For is replaced, never trusted or appended to.
+    assert out[b"x-forwarded-for"] == b"192.0.2.1"
     assert out[b"x-forwarded-proto"] == b"https"
     assert out[b"x-forwarded-host"] == b"api.example.com"
     assert out[b"x-request-id"] == b"rid-1"
