@@ -1,10 +1,27 @@
+"""Seat inventory service: seat maps and race-free seat holds."""
+
 from functools import lru_cache
+
+from pydantic import Field
 
 from shared.settings import BaseServiceSettings
 
 
 class SeatSettings(BaseServiceSettings):
     service_name: str = "seat"
+
+    # How long a hold lasts (SEAT_HOLD_SECONDS); fractions are allowed (tests use them).
+    seat_hold_seconds: float = Field(600, gt=0)
+    # Seats one user may hold at once on one flight (MAX_SEATS_PER_USER).
+    max_seats_per_user: int = Field(9, ge=1, le=100)
+    # How often the sweeper records holds that ran out as expired (HOLD_SWEEP_SECONDS).
+    hold_sweep_seconds: float = Field(30, gt=0)
+    # A confirmation in progress keeps its hold alive at least this long (HOLD_CONFIRM_PIN_SECONDS).
+    hold_confirm_pin_seconds: float = Field(15, gt=0)
+
+    @property
+    def hold_ttl_ms(self) -> int:
+        return max(1, round(self.seat_hold_seconds * 1000))
 
 
 @lru_cache

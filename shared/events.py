@@ -215,8 +215,11 @@ class OutboxRelay:
                 sent = 0
                 await asyncio.sleep(self.poll_seconds)
             if sent < self.batch_size:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+                # that arrives as the wake-up does, and the relay would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                    async with asyncio.timeout(self.poll_seconds):
+                        await self._wake.wait()
                 self._wake.clear()
 
 

@@ -1,0 +1,277 @@
+"""Live seat holds in Redis: the fast path. Every change is one Lua script, so it is atomic.
+
+Keys of flight 42 share the hash tag `{flight:42}`, so one script only ever touches one slot
+(it would run unchanged on Redis Cluster):
+
+    <prefix>seat:{flight:42}:12A        -> holdId, PX ttl          (one per held seat)
+    <prefix>hold:{flight:42}:<holdId>   -> hash userId, flightId, seats, expiresAt; PX ttl
+    <prefix>user:{flight:42}:<userId>   -> zset "<holdId>:<seat>" scored by expiry (ms)
+    <prefix>sold:{flight:42}            -> set of sold seats + the marker "*"
+
+The sold set is a cache of Postgres' `sold_seats`: a script that finds no marker answers
+RELOAD and the service refills the set from Postgres, so a flushed Redis never lets a sold seat
+be held again. Postgres' unique (flight, seat) stays the final guard.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared.errors import ServiceUnavailable
+from shared.redis import Keys
+
+SOLD_MARKER = "*"
+SOLD_SET_TTL_MS = 6 * 3600 * 1000
+
+# KEYS: sold set, user zset, hold record, seat keys...
+# ARGV: holdId, ttl ms, max seats per user, userId, flightId, seats... (same order as seat keys)
+# -> {"OK", expiresAtMs} | {"BUSY", seat...} | {"LIMIT", seatsAlreadyHeld} | {"RELOAD"}
+_ACQUIRE = """
+local sold, user, hold = KEYS[1], KEYS[2], KEYS[3]
+if redis.call('SISMEMBER', sold, '*') == 0 then return {'RELOAD'} end
+local busy = {}
+for i = 4, #KEYS do
+  local seat = ARGV[i + 2]
+  if redis.call('EXISTS', KEYS[i]) == 1 or redis.call('SISMEMBER', sold, seat) == 1 then
+    busy[#busy + 1] = seat
+  end
+end
+if #busy > 0 then return {'BUSY', unpack(busy)} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', user, '-inf', now)
+local have = redis.call('ZCARD', user)
+if have + (#KEYS - 3) > tonumber(ARGV[3]) then return {'LIMIT', tostring(have)} end
+local ttl = tonumber(ARGV[2])
+local expires = now + ttl
+local seats = {}
+for i = 4, #KEYS do
+  local seat = ARGV[i + 2]
+  seats[#seats + 1] = seat
+  redis.call('SET', KEYS[i], ARGV[1], 'PX', ttl)
+  redis.call('ZADD', user, expires, ARGV[1] .. ':' .. seat)
+end
+if redis.call('PTTL', user) < ttl then redis.call('PEXPIRE', user, ttl) end
+redis.call('HSET', hold, 'userId', ARGV[4], 'flightId', ARGV[5],
+           'seats', table.concat(seats, ','), 'expiresAt', tostring(expires))
+redis.call('PEXPIRE', hold, ttl)
+return {'OK', tostring(expires)}
+"""
+
+# Compare-and-delete: only seat keys whose value is this hold id go.
+# KEYS: user zset, hold record, seat keys...   ARGV: holdId, seats...
+# -> {seat keys deleted, 1 if the hold record was still there else 0}
+_RELEASE = """
+local released = 0
+for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+    released = released + 1
+  end
+  redis.call('ZREM', KEYS[1], ARGV[1] .. ':' .. ARGV[i - 1])
+end
+return {released, redis.call('DEL', KEYS[2])}
+"""
+
+# The same, after a sale has committed, and the seats join the sold set.
+# KEYS: sold set, user zset, hold record, seat keys...   ARGV: holdId, seats...
+_FINISH_SALE = """
+for i = 4, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('DEL', KEYS[i]) end
+  redis.call('ZREM', KEYS[2], ARGV[1] .. ':' .. ARGV[i - 2])
+  redis.call('SADD', KEYS[1], ARGV[i - 2])
+end
+redis.call('DEL', KEYS[3])
+return 1
+"""
+
+# Is the hold live (record present, every seat key still this hold's)? If so, keep it alive at
+# least `pin` ms more, so a confirmation that started in time is not overtaken by the expiry.
+# KEYS: hold record, seat keys...   ARGV: holdId, pin ms   -> 1 live, 0 not
+_PIN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[1] then return 0 end
+end
+local pin = tonumber(ARGV[2])
+for i = 1, #KEYS do
+  if redis.call('PTTL', KEYS[i]) < pin then redis.call('PEXPIRE', KEYS[i], pin) end
+end
+return 1
+"""
+
+# The seat map's view of Redis, in one round trip: which seats are held (by which hold), and
+# the user's hold ids. Only held seats travel back, not one reply per seat.
+# KEYS: user zset, seat keys...   -> {{seat index (1-based), holdId, ...}, {"holdId:seat", ...}}
+_SNAPSHOT = """
+local held = {}
+for i = 2, #KEYS do
+  local holder = redis.call('GET', KEYS[i])
+  if holder then
+    held[#held + 1] = i - 1
+    held[#held + 1] = holder
+  end
+end
+return {held, redis.call('ZRANGE', KEYS[1], 0, -1)}
+"""
+
+
+@dataclass(frozen=True)
+class Acquired:
+    ok: bool
+    expires_ms: int = 0
+    busy: list[str] = field(default_factory=list)
+    already_held: int | None = None  # set when the per-user limit refused the hold
+    reload: bool = False
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """Redis trouble is a 503 for the client, never a 500."""
+    try:
+        yield
+    except RedisError as exc:
+        raise ServiceUnavailable("Seat holds are unavailable right now; try again") from exc
+
+
+def flight_tag(flight_id: int) -> str:
+    return f"{{flight:{flight_id}}}"
+
+
+class HoldStore:
+    """The Redis side of seat holds; scripts are registered once per client."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._acquire = redis.register_script(_ACQUIRE)
+        self._release = redis.register_script(_RELEASE)
+        self._finish_sale = redis.register_script(_FINISH_SALE)
+        self._pin = redis.register_script(_PIN)
+        self._snapshot = redis.register_script(_SNAPSHOT)
+
+    # Keys ---------------------------------------------------------------------------------
+    def seat_key(self, flight_id: int, seat: str) -> str:
+        return self.keys.key("seat", flight_tag(flight_id), seat)
+
+    def hold_key(self, flight_id: int, hold_id: UUID) -> str:
+        return self.keys.key("hold", flight_tag(flight_id), hold_id)
+
+    def user_key(self, flight_id: int, user_id: int) -> str:
+        return self.keys.key("user", flight_tag(flight_id), user_id)
+
+    def sold_key(self, flight_id: int) -> str:
+        return self.keys.key("sold", flight_tag(flight_id))
+
+    def _seat_keys(self, flight_id: int, seats: Iterable[str]) -> list[str]:
+        base = self.seat_key(flight_id, "")
+        return [base + s for s in seats]
+
+    # Scripts ------------------------------------------------------------------------------
+    async def acquire(
+        self,
+        *,
+        flight_id: int,
+        hold_id: UUID,
+        user_id: int,
+        seats: Sequence[str],
+        ttl_ms: int,
+        max_per_user: int,
+    ) -> Acquired:
+        """All or nothing: every seat is free (not held, not sold) and the user is under the
+        limit, and then every seat is held; or nothing changes."""
+        keys = [
+            self.sold_key(flight_id),
+            self.user_key(flight_id, user_id),
+            self.hold_key(flight_id, hold_id),
+            *self._seat_keys(flight_id, seats),
+        ]
+        args = [str(hold_id), ttl_ms, max_per_user, user_id, flight_id, *seats]
+        with redis_errors():
+            answer = await self._acquire(keys=keys, args=args)
+        kind = answer[0]
+        if kind == "OK":
+            return Acquired(True, expires_ms=int(answer[1]))
+        if kind == "BUSY":
+            return Acquired(False, busy=list(answer[1:]))
+        if kind == "LIMIT":
+            return Acquired(False, already_held=int(answer[1]))
+        return Acquired(False, reload=True)
+
+    async def release(
+        self, *, flight_id: int, hold_id: UUID, user_id: int, seats: Sequence[str]
+    ) -> bool:
+        """Delete the seat keys that still belong to this hold; False if it had run out."""
+        keys = [
+            self.user_key(flight_id, user_id),
+            self.hold_key(flight_id, hold_id),
+            *self._seat_keys(flight_id, seats),
+        ]
+        with redis_errors():
+            released, existed = await self._release(keys=keys, args=[str(hold_id), *seats])
+        return bool(int(existed)) or int(released) > 0
+
+    async def pin(
+        self, *, flight_id: int, hold_id: UUID, seats: Sequence[str], pin_ms: int
+    ) -> bool:
+        """True if the hold is live (then kept alive for at least `pin_ms`)."""
+        keys = [self.hold_key(flight_id, hold_id), *self._seat_keys(flight_id, seats)]
+        with redis_errors():
+            return bool(await self._pin(keys=keys, args=[str(hold_id), pin_ms]))
+
+    async def finish_sale(
+        self, *, flight_id: int, hold_id: UUID, user_id: int, seats: Sequence[str]
+    ) -> None:
+        """After the sale committed: the hold's keys go, its seats join the sold set."""
+        keys = [
+            self.sold_key(flight_id),
+            self.user_key(flight_id, user_id),
+            self.hold_key(flight_id, hold_id),
+            *self._seat_keys(flight_id, seats),
+        ]
+        with redis_errors():
+            await self._finish_sale(keys=keys, args=[str(hold_id), *seats])
+
+    # Plain commands -----------------------------------------------------------------------
+    async def load_sold(self, flight_id: int, sold: Iterable[str]) -> None:
+        """(Re)fill the flight's sold set from Postgres' sold seats."""
+        key = self.sold_key(flight_id)
+        with redis_errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(key, SOLD_MARKER, *sold)
+                pipe.pexpire(key, SOLD_SET_TTL_MS)
+                await pipe.execute()
+
+    async def unsell(self, flight_id: int, seats: Sequence[str]) -> None:
+        if seats:
+            with redis_errors():
+                await self.redis.srem(self.sold_key(flight_id), *seats)
+
+    async def snapshot(
+        self, *, flight_id: int, seats: Sequence[str], user_id: int
+    ) -> tuple[list[str | None], set[str]]:
+        """One round trip: the holder (hold id) of every seat, and the user's hold ids."""
+        if not seats:
+            return [], set()
+        keys = [self.user_key(flight_id, user_id), *self._seat_keys(flight_id, seats)]
+        with redis_errors():
+            held, members = await self._snapshot(keys=keys)
+        holders: list[str | None] = [None] * len(seats)
+        for i in range(0, len(held), 2):
+            holders[int(held[i]) - 1] = held[i + 1]
+        mine = {m.split(":", 1)[0] for m in members}
+        return holders, mine
+
+    async def live_holds(self, pairs: Sequence[tuple[int, UUID]]) -> list[bool]:
+        """For (flight id, hold id) pairs: is the hold record still in Redis?"""
+        if not pairs:
+            return []
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for flight_id, hold_id in pairs:
+                    pipe.exists(self.hold_key(flight_id, hold_id))
+                return [bool(n) for n in await pipe.execute()]
