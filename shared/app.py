@@ -19,6 +19,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -166,7 +169,54 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+# SQLSTATE classes that mean "the database cannot serve us right now", not "bad request":
+# connection exceptions, insufficient resources (too many clients), operator intervention.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Is this a backing store (Postgres or Redis) being down or overloaded?"""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", "") or "")
+        return (
+            exc.connection_invalidated
+            or state.startswith(_UNAVAILABLE_SQLSTATES)
+            or isinstance(exc.orig, ConnectionError | TimeoutError)
+        )
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    async def _backing_store(request: Request, exc: Exception) -> JSONResponse:
+        if not is_unavailable(exc):
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return internal_error(request)
+        log.warning(
+            "backing store unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return problem_response(
+            request,
+            status=503,
+            code="SERVICE_UNAVAILABLE",
+            title="Service temporarily unavailable",
+            detail="A backing store is unavailable or overloaded; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+    for exc_type in (
+        DBAPIError,
+        RedisConnectionError,
+        RedisTimeoutError,
+        ConnectionError,
+        TimeoutError,
+    ):
+        app.add_exception_handler(exc_type, _backing_store)
+
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return problem_response(

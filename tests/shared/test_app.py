@@ -7,10 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from shared.app import create_app
+from shared.db import SessionDep
 from shared.errors import Conflict, TooManyRequests
 from shared.settings import BaseServiceSettings
 from tests.shared.conftest import free_port, serve
@@ -47,6 +49,14 @@ def routes() -> APIRouter:
     @router.get("/taken")
     async def taken() -> None:
         raise SeatUnavailable("Seat 12A is not available", seats=["12A"])
+
+    @router.get("/db")
+    async def db(session: SessionDep) -> int:
+        return (await session.execute(text("SELECT 1"))).scalar_one()
+
+    @router.get("/integrity")
+    async def integrity(session: SessionDep) -> None:
+        await session.execute(text("SELECT 1/0"))
 
     @router.get("/throttled")
     async def throttled() -> None:
@@ -238,3 +248,35 @@ async def test_service_lifespan_runs_with_the_shared_resources(
     assert seen["redis"] is True
     assert seen["prefix"] == settings.redis_prefix
     assert seen["stopped"] is True
+
+
+async def test_an_unreachable_database_is_a_503_problem_not_a_500() -> None:
+    dead = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+    async with serve(build(database_url=dead)) as c:
+        response = await c.get("/db")
+    body = assert_problem(response, 503, "SERVICE_UNAVAILABLE")
+    assert response.headers["retry-after"] == "1"
+    assert "127.0.0.1" not in body["detail"]
+
+
+async def test_a_database_error_that_is_a_bug_stays_a_500(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/db")).json() == 1
+    assert_problem(await client.get("/integrity"), 500, "INTERNAL_ERROR")
+
+
+async def test_an_unreachable_redis_is_a_503_problem() -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    router = APIRouter()
+
+    @router.get("/redis")
+    async def uses_redis(request: Request) -> None:
+        await request.app.state.redis.get("anything")
+
+    app = create_app(
+        settings=BaseServiceSettings(service_name="app-test", redis_url=dead),
+        title="App test",
+        routers=[router],
+        uses_database=False,
+    )
+    async with serve(app) as c:
+        assert_problem(await c.get("/redis"), 503, "SERVICE_UNAVAILABLE")
