@@ -272,4 +272,6 @@ class Stack:
 
 def base_environment(**overrides: str) -> dict[str, str]:
     """The test run's environment (set by the root conftest) for child processes."""
-    return {**os.environ, **overrides}
+    # Small pools: ten processes share one Postgres (max_connections is often 100).
+    pools = {"DB_POOL_SIZE": "3", "DB_MAX_OVERFLOW": "5"}
+    return {**pools, **os.environ, **overrides}
