@@ -52,6 +52,10 @@ TEST_ENV = {
     "REDIS_PREFIX": REDIS_PREFIX,
     "AUTH_SIGNING_KEY_FILE": str(SIGNING_KEY_FILE),
     "LOG_LEVEL": "WARNING",
+    # Many in-process apps (and the e2e processes) share one Postgres, whose max_connections
+    # is often 100: small pools keep the whole suite under it.
+    "DB_POOL_SIZE": "3",
+    "DB_MAX_OVERFLOW": "5",
 }
 os.environ.update(TEST_ENV)
 
