@@ -1,8 +1,60 @@
-from flight_search_service.config import get_settings
-from shared.app import create_app
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-app = create_app(
-    settings=get_settings(),
-    title="Flight search service",
-    description="Direct and one-stop flight search over the flight catalog.",
-)
+from fastapi import FastAPI
+
+from flight_search_service.airports import AirportDirectory
+from flight_search_service.api import internal, router
+from flight_search_service.cache import SearchCache
+from flight_search_service.config import FlightSearchSettings, get_settings
+from flight_search_service.consumers import GROUP, seat_event_handlers
+from flight_search_service.models import outbox, processed_events
+from shared.app import create_app
+from shared.background import running
+from shared.events import EventConsumer, OutboxRelay
+
+
+def build_app(settings: FlightSearchSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.airports = AirportDirectory(state.db.sessionmaker)
+        state.search_cache = SearchCache(
+            state.redis, state.keys, ttl_seconds=settings.search_cache_ttl_seconds
+        )
+        # flight.created / flight.cancelled leave through the outbox ...
+        state.relay = OutboxRelay(
+            sessionmaker=state.db.sessionmaker,
+            redis=state.redis,
+            keys=state.keys,
+            outbox=outbox,
+            source=settings.service_name,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        # ... and the seat service's availability events come in here.
+        state.consumer = EventConsumer(
+            sessionmaker=state.db.sessionmaker,
+            redis=state.redis,
+            keys=state.keys,
+            processed=processed_events,
+            group=GROUP,
+            handlers=seat_event_handlers(cache=state.search_cache),
+            block_ms=settings.consumer_block_ms,
+            reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
+            max_deliveries=settings.consumer_max_deliveries,
+        )
+        async with running(state.relay.run(), state.consumer.run()):
+            yield
+
+    return create_app(
+        settings=settings,
+        title="Flight search service",
+        description="Direct and one-stop flight search over the flight catalog.",
+        routers=[router, internal],
+        lifespan=lifespan,
+    )
+
+
+app = build_app()

@@ -1,0 +1,207 @@
+"""Routes: thin handlers (parse -> service layer -> schema)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from flight_search_service import airports as airports_service
+from flight_search_service import search as search_service
+from flight_search_service import service
+from flight_search_service.deps import ContextDep, NowDep
+from flight_search_service.errors import InvalidSearch
+from flight_search_service.itineraries import SortKey
+from flight_search_service.schemas import (
+    AirportList,
+    CabinName,
+    FlightCreate,
+    FlightDocument,
+    FlightDocuments,
+    FlightOut,
+    SearchResponse,
+)
+from shared.db import SessionDep
+from shared.security import AdminUser, CallingService, CurrentUser
+
+MAX_ID = 2**63 - 1
+FlightId = Annotated[int, Path(ge=1, le=MAX_ID, description="Flight id")]
+PROBLEM: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid token"},
+    422: {"description": "Invalid input (problem+json)"},
+}
+
+router = APIRouter(tags=["flights"], responses=PROBLEM)
+internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=True)
+
+
+@router.get(
+    "/api/flights/search",
+    response_model=SearchResponse,
+    summary="Direct and one-stop itineraries",
+    responses={200: {"headers": {"X-Cache": {"description": "HIT or MISS"}}}},
+)
+async def search_flights(
+    _user: CurrentUser,
+    session: SessionDep,
+    ctx: ContextDep,
+    now: NowDep,
+    source: Annotated[str, Query(description="IATA code of the origin, e.g. DEL")],
+    destination: Annotated[str, Query(description="IATA code of the destination, e.g. BOM")],
+    date: Annotated[str, Query(description="Departure date (YYYY-MM-DD), local at the source")],
+    passengers: Annotated[int, Query(ge=1, le=9)] = 1,
+    max_stops: Annotated[int, Query(alias="maxStops", ge=0, le=1)] = 1,
+    sort: SortKey = "price",
+    cabin: CabinName = "economy",
+    limit: Annotated[int | None, Query(ge=1, description="Most itineraries to return")] = None,
+    cache_control: Annotated[str | None, Header()] = None,
+) -> Response:
+    if limit is not None and limit > ctx.settings.search_max_limit:
+        raise InvalidSearch(
+            f"limit must be at most {ctx.settings.search_max_limit}",
+            loc=("query", "limit"),
+            type="less_than_equal",
+        )
+    query = await search_service.parse_query(
+        airports=ctx.airports,
+        source=source,
+        destination=destination,
+        day=date,
+        passengers=passengers,
+        max_stops=max_stops,
+        sort=sort,
+        cabin=cabin,
+        limit=limit or ctx.settings.search_default_limit,
+        now=now,
+    )
+    answer = await search_service.search(
+        session=session,
+        airports=ctx.airports,
+        cache=ctx.cache,
+        query=query,
+        rules=ctx.rules,
+        now=now,
+        use_cache="no-cache" not in (cache_control or "").lower(),
+    )
+    return Response(answer.body, media_type="application/json", headers={"X-Cache": answer.cache})
+
+
+@router.get("/api/airports", response_model=AirportList, summary="Airports by code or city")
+async def list_airports(
+    _user: CurrentUser,
+    session: SessionDep,
+    ctx: ContextDep,
+    q: Annotated[str, Query(min_length=1, max_length=60, description="Code or city prefix")],
+    limit: Annotated[int, Query(ge=1)] = 10,
+) -> dict[str, Any]:
+    found = await airports_service.search_airports(
+        session=session, q=q, limit=min(limit, ctx.settings.airports_max_limit)
+    )
+    return {"airports": [a.document() for a in found], "count": len(found)}
+
+
+@router.get("/api/flights/{flight_id}", response_model=FlightOut, summary="One flight")
+async def read_flight(
+    flight_id: FlightId, _user: CurrentUser, session: SessionDep, ctx: ContextDep
+) -> dict[str, Any]:
+    record = await service.get_flight(session=session, flight_id=flight_id)
+    await ctx.airports.ensure({record.flight.origin, record.flight.destination})
+    return service.public_document(
+        record.flight, record.aircraft, record.availability, ctx.airports
+    )
+
+
+@router.post(
+    "/api/flights",
+    response_model=FlightOut,
+    status_code=201,
+    summary="Create a flight (admin)",
+    responses={403: {"description": "Not an administrator"}, 409: {"description": "Exists"}},
+)
+async def create_flight(
+    body: FlightCreate,
+    _admin: AdminUser,
+    session: SessionDep,
+    ctx: ContextDep,
+    now: NowDep,
+) -> dict[str, Any]:
+    record = await service.create_flight(
+        session=session,
+        airports=ctx.airports,
+        cache=ctx.cache,
+        now=now,
+        data=service.NewFlight(
+            flight_number=body.flight_number,
+            airline_code=body.airline_code,
+            airline_name=body.airline,
+            origin=body.origin,
+            destination=body.destination,
+            departure=body.departure_time,
+            arrival=body.arrival_time,
+            aircraft=body.aircraft,
+            fare_economy=body.fares.economy,
+            fare_business=body.fares.business,
+        ),
+    )
+    ctx.relay.wake()
+    return service.public_document(
+        record.flight, record.aircraft, record.availability, ctx.airports
+    )
+
+
+@router.post(
+    "/api/flights/{flight_id}/cancel",
+    response_model=FlightOut,
+    summary="Cancel a flight (admin)",
+    responses={403: {"description": "Not an administrator"}, 409: {"description": "Cancelled"}},
+)
+async def cancel_flight(
+    flight_id: FlightId,
+    _admin: AdminUser,
+    session: SessionDep,
+    ctx: ContextDep,
+    now: NowDep,
+) -> dict[str, Any]:
+    record = await service.cancel_flight(
+        session=session, cache=ctx.cache, flight_id=flight_id, now=now
+    )
+    ctx.relay.wake()
+    await ctx.airports.ensure({record.flight.origin, record.flight.destination})
+    return service.public_document(
+        record.flight, record.aircraft, record.availability, ctx.airports
+    )
+
+
+@internal.get("/flights/{flight_id}", response_model=FlightDocument, summary="One flight")
+async def internal_flight(
+    flight_id: FlightId, _service: CallingService, session: SessionDep, ctx: ContextDep
+) -> dict[str, Any]:
+    record = await service.get_flight(session=session, flight_id=flight_id)
+    await ctx.airports.ensure({record.flight.origin, record.flight.destination})
+    return service.internal_document(record.flight, record.aircraft, ctx.airports)
+
+
+@internal.get("/flights", response_model=FlightDocuments, summary="Several flights")
+async def internal_flights(
+    _service: CallingService,
+    session: SessionDep,
+    ctx: ContextDep,
+    ids: Annotated[str, Query(description="Comma-separated flight ids, at most 200")],
+) -> dict[str, Any]:
+    try:
+        wanted = [int(part) for part in ids.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidSearch(
+            "ids must be comma-separated integers", loc=("query", "ids"), type="int_parsing"
+        ) from None
+    if not wanted or len(wanted) > 200 or any(not 1 <= i <= MAX_ID for i in wanted):
+        raise InvalidSearch(
+            "ids must name 1 to 200 flight ids", loc=("query", "ids"), type="value_error"
+        )
+    records = await service.get_flights(session=session, flight_ids=wanted)
+    await ctx.airports.ensure(
+        {r.flight.origin for r in records} | {r.flight.destination for r in records}
+    )
+    found = {r.flight.id for r in records}
+    return {
+        "flights": [service.internal_document(r.flight, r.aircraft, ctx.airports) for r in records],
+        "missing": [i for i in dict.fromkeys(wanted) if i not in found],
+    }

@@ -1,0 +1,43 @@
+"""Domain errors of the flight search service (mapped to problem+json by `shared.app`)."""
+
+from typing import Any
+
+from shared.errors import Conflict, NotFound, Unprocessable
+
+
+class InvalidSearch(Unprocessable):
+    """A 422 that names the offending parameter in `errors`, like request validation does."""
+
+    code, title = "INVALID_SEARCH", "Invalid search"
+
+    def __init__(self, detail: str, *, loc: tuple[str, ...], type: str, **kw: Any) -> None:
+        super().__init__(detail, errors=[{"loc": list(loc), "message": detail, "type": type}], **kw)
+
+
+class UnknownAirport(InvalidSearch):
+    code, title = "UNKNOWN_AIRPORT", "Unknown airport"
+
+
+class InvalidFlight(Unprocessable):
+    code, title = "INVALID_FLIGHT", "Invalid flight"
+
+    def __init__(self, detail: str, *, loc: tuple[str, ...], **kw: Any) -> None:
+        super().__init__(
+            detail, errors=[{"loc": list(loc), "message": detail, "type": "invalid"}], **kw
+        )
+
+
+class FlightNotFound(NotFound):
+    code, title = "FLIGHT_NOT_FOUND", "Flight not found"
+
+
+class FlightExists(Conflict):
+    code, title = "FLIGHT_EXISTS", "Flight already exists"
+
+
+class FlightAlreadyCancelled(Conflict):
+    code, title = "FLIGHT_ALREADY_CANCELLED", "Flight already cancelled"
+
+
+class FlightDeparted(Conflict):
+    code, title = "FLIGHT_DEPARTED", "Flight has departed"

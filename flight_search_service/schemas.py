@@ -1,0 +1,207 @@
+"""Request and response models (camelCase in JSON)."""
+
+import re
+from typing import Literal
+
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from shared.money import Amount
+
+CabinName = Literal["economy", "business"]
+
+
+class CamelModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+# --- search (documents the JSON that search.py writes directly) ---------------------------
+
+
+class Price(CamelModel):
+    per_passenger: str
+    total: str
+    currency: str
+
+
+class Segment(CamelModel):
+    flight_id: int
+    flight_number: str
+    airline: str
+    airline_code: str
+    source: str
+    destination: str
+    departure_time: str = Field(description="Local time at the source, ISO 8601 with offset")
+    arrival_time: str = Field(description="Local time at the destination, with offset")
+    duration_minutes: int
+    cabin: CabinName
+    fare: str
+    seats_available: int
+
+
+class Itinerary(CamelModel):
+    id: str = Field(description='Flight ids joined by "-": "57" direct, "12-57" one stop')
+    stops: int
+    duration_minutes: int
+    layover_minutes: int
+    seats_available: int
+    price: Price
+    segments: list[Segment]
+
+
+class SearchResponse(CamelModel):
+    itineraries: list[Itinerary]
+    count: int = Field(description="Itineraries in this answer")
+    total: int = Field(description="Itineraries found before `limit`")
+    source: str
+    destination: str
+    date: str
+    passengers: int
+    cabin: CabinName
+    max_stops: int
+    sort: str
+
+
+# --- flights --------------------------------------------------------------------------------
+
+
+class CabinLayout(CamelModel):
+    cabin: CabinName
+    first_row: int
+    last_row: int
+    letters: str
+
+
+class AircraftOut(CamelModel):
+    code: str
+    name: str
+    cabins: list[CabinLayout]
+
+
+class Fares(CamelModel):
+    economy: str
+    business: str | None
+
+
+class SeatsByCabin(CamelModel):
+    economy: int
+    business: int
+
+
+class FlightOut(CamelModel):
+    """A flight for travellers: local times at each airport."""
+
+    id: int
+    flight_id: int
+    flight_number: str
+    airline: str
+    airline_code: str
+    source: str
+    destination: str
+    departure_time: str
+    arrival_time: str
+    duration_minutes: int
+    status: Literal["scheduled", "cancelled"]
+    aircraft: AircraftOut
+    fares: Fares
+    currency: str
+    seats_available: int
+    seats_by_cabin: SeatsByCabin
+
+
+class FlightDocument(CamelModel):
+    """A flight for other services (GET /internal/flights/{id}, `flight.created`)."""
+
+    flight_id: int
+    flight_number: str
+    airline: str
+    airline_code: str
+    origin: str
+    destination: str
+    departure_time: str = Field(description="UTC, ISO 8601")
+    arrival_time: str = Field(description="UTC, ISO 8601")
+    departure_time_local: str
+    arrival_time_local: str
+    origin_time_zone: str
+    destination_time_zone: str
+    duration_minutes: int
+    status: Literal["scheduled", "cancelled"]
+    aircraft: AircraftOut
+    fares: Fares
+    currency: str
+
+
+class FlightDocuments(CamelModel):
+    flights: list[FlightDocument]
+    missing: list[int]
+
+
+class FareInput(CamelModel):
+    economy: Amount = Field(gt=0)
+    business: Amount | None = Field(None, gt=0)
+
+
+class FlightCreate(CamelModel):
+    flight_number: str = Field(examples=["AI999"])
+    airline: str | None = Field(None, max_length=100, description="Airline name")
+    airline_code: str | None = Field(None, pattern=r"^[A-Z0-9]{2,3}$")
+    origin: str = Field(validation_alias=AliasChoices("origin", "source"), examples=["DEL"])
+    destination: str = Field(examples=["BOM"])
+    departure_time: AwareDatetime = Field(description="ISO 8601 with offset")
+    arrival_time: AwareDatetime | None = Field(
+        None, description="Default: from the great-circle distance"
+    )
+    aircraft: str = Field("A320", max_length=10)
+    fares: FareInput
+
+    @field_validator("flight_number")
+    @classmethod
+    def _number(cls, v: str) -> str:
+        v = v.strip().upper()
+        if not re.fullmatch(r"[A-Z0-9]{2}\d{1,4}", v):
+            raise ValueError("flightNumber must be an airline code and 1-4 digits, e.g. AI101")
+        return v
+
+    @field_validator("origin", "destination")
+    @classmethod
+    def _airport(cls, v: str) -> str:
+        v = v.strip().upper()
+        if len(v) != 3 or not v.isalpha():
+            raise ValueError("must be a 3-letter IATA airport code")
+        return v
+
+    @field_validator("aircraft")
+    @classmethod
+    def _aircraft(cls, v: str) -> str:
+        return v.strip().upper()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "FlightCreate":
+        if self.origin == self.destination:
+            raise ValueError("origin and destination must be different airports")
+        if self.arrival_time is not None and self.arrival_time <= self.departure_time:
+            raise ValueError("arrivalTime must be after departureTime")
+        return self
+
+
+class AirportOut(CamelModel):
+    code: str
+    name: str
+    city: str
+    country: str
+    time_zone: str
+    lat: float
+    lon: float
+
+
+class AirportList(CamelModel):
+    airports: list[AirportOut]
+    count: int

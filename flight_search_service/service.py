@@ -1,0 +1,378 @@
+"""The flight catalog: flights, their documents, creation, cancellation, availability."""
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import Row, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flight_search_service.aircraft import AIRCRAFT
+from flight_search_service.airports import AirportDirectory
+from flight_search_service.cache import SearchCache
+from flight_search_service.errors import (
+    FlightAlreadyCancelled,
+    FlightDeparted,
+    FlightExists,
+    FlightNotFound,
+    InvalidFlight,
+)
+from flight_search_service.models import (
+    CANCELLED,
+    AircraftType,
+    Availability,
+    Flight,
+    outbox,
+)
+from flight_search_service.schedule import (
+    AIRLINES,
+    ScheduledFlight,
+    block_minutes,
+    haversine_km,
+)
+from shared.errors import ServiceUnavailable
+from shared.events import publish
+from shared.logging import request_id_var
+from shared.money import CURRENCY, fmt
+
+log = logging.getLogger("flight_search_service.service")
+
+FLIGHT_CREATED = "flight.created"
+FLIGHT_CANCELLED = "flight.cancelled"
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
+def _fares(flight: Flight | Row[Any]) -> dict[str, str | None]:
+    return {
+        "economy": fmt(flight.fare_economy),
+        "business": fmt(flight.fare_business) if flight.fare_business is not None else None,
+    }
+
+
+def _aircraft_doc(aircraft: AircraftType) -> dict[str, Any]:
+    return {"code": aircraft.code, "name": aircraft.name, "cabins": aircraft.cabins}
+
+
+def internal_document(
+    flight: Flight | Row[Any], aircraft: AircraftType, airports: AirportDirectory
+) -> dict[str, Any]:
+    """The flight as other services see it (GET /internal/flights/{id}, flight.created):
+    UTC times, plus local times and zones for display."""
+    origin_tz, destination_tz = airports.tz_of(flight.origin), airports.tz_of(flight.destination)
+    return {
+        "flightId": flight.id,
+        "flightNumber": flight.flight_number,
+        "airline": flight.airline_name,
+        "airlineCode": flight.airline_code,
+        "origin": flight.origin,
+        "destination": flight.destination,
+        "departureTime": flight.departure_utc.isoformat(),
+        "arrivalTime": flight.arrival_utc.isoformat(),
+        "departureTimeLocal": flight.departure_utc.astimezone(origin_tz).isoformat(),
+        "arrivalTimeLocal": flight.arrival_utc.astimezone(destination_tz).isoformat(),
+        "originTimeZone": origin_tz.key,
+        "destinationTimeZone": destination_tz.key,
+        "durationMinutes": _minutes(flight.arrival_utc - flight.departure_utc),
+        "status": flight.status,
+        "aircraft": _aircraft_doc(aircraft),
+        "fares": _fares(flight),
+        "currency": CURRENCY,
+    }
+
+
+def public_document(
+    flight: Flight,
+    aircraft: AircraftType,
+    availability: Availability | None,
+    airports: AirportDirectory,
+) -> dict[str, Any]:
+    """GET /api/flights/{id}: local times at each airport, fares and seats left."""
+    origin_tz, destination_tz = airports.tz_of(flight.origin), airports.tz_of(flight.destination)
+    seats = (
+        {"economy": availability.seats_economy, "business": availability.seats_business}
+        if availability is not None
+        else {"economy": aircraft.seats_economy, "business": aircraft.seats_business}
+    )
+    return {
+        "id": flight.id,
+        "flightId": flight.id,
+        "flightNumber": flight.flight_number,
+        "airline": flight.airline_name,
+        "airlineCode": flight.airline_code,
+        "source": flight.origin,
+        "destination": flight.destination,
+        "departureTime": flight.departure_utc.astimezone(origin_tz).isoformat(),
+        "arrivalTime": flight.arrival_utc.astimezone(destination_tz).isoformat(),
+        "durationMinutes": _minutes(flight.arrival_utc - flight.departure_utc),
+        "status": flight.status,
+        "aircraft": _aircraft_doc(aircraft),
+        "fares": _fares(flight),
+        "currency": CURRENCY,
+        "seatsAvailable": seats["economy"] + seats["business"],
+        "seatsByCabin": seats,
+    }
+
+
+@dataclass(frozen=True)
+class FlightRecord:
+    flight: Flight
+    aircraft: AircraftType
+    availability: Availability | None
+
+
+async def get_flight(*, session: AsyncSession, flight_id: int) -> FlightRecord:
+    """One flight with its aircraft and availability, or `FlightNotFound`."""
+    row = (
+        await session.execute(
+            select(Flight, AircraftType, Availability)
+            .join(AircraftType, AircraftType.code == Flight.aircraft_code)
+            .outerjoin(Availability, Availability.flight_id == Flight.id)
+            .where(Flight.id == flight_id)
+        )
+    ).first()
+    if row is None:
+        raise FlightNotFound(f"Flight {flight_id} does not exist")
+    return FlightRecord(*row)
+
+
+async def get_flights(*, session: AsyncSession, flight_ids: Sequence[int]) -> list[FlightRecord]:
+    """The flights that exist among `flight_ids`, in the order asked."""
+    rows = (
+        await session.execute(
+            select(Flight, AircraftType, Availability)
+            .join(AircraftType, AircraftType.code == Flight.aircraft_code)
+            .outerjoin(Availability, Availability.flight_id == Flight.id)
+            .where(Flight.id.in_(set(flight_ids)))
+        )
+    ).all()
+    by_id = {r[0].id: FlightRecord(*r) for r in rows}
+    return [by_id[i] for i in dict.fromkeys(flight_ids) if i in by_id]
+
+
+async def _publish_many(
+    session: AsyncSession, *, type: str, payloads: Iterable[Mapping[str, Any]]
+) -> int:
+    """Outbox rows for many events at once (the seed writes thousands)."""
+    rows = [
+        {
+            "event_id": uuid.uuid4(),
+            "type": type,
+            "payload": dict(p),
+            "request_id": request_id_var.get(),
+        }
+        for p in payloads
+    ]
+    for i in range(0, len(rows), 1000):
+        await session.execute(insert(outbox), rows[i : i + 1000])
+    return len(rows)
+
+
+async def insert_flights(
+    *,
+    session: AsyncSession,
+    flights: Sequence[ScheduledFlight],
+    airports: AirportDirectory,
+    events: bool = True,
+) -> list[int]:
+    """Insert the flights that do not exist yet (same number and departure), with their
+    availability (the aircraft's capacity) and, if `events`, one `flight.created` each.
+    Returns the new ids. The caller commits."""
+    aircraft = {a.code: a for a in (await session.scalars(select(AircraftType))).all()}
+    await airports.ensure({f.origin for f in flights} | {f.destination for f in flights})
+    new_ids: list[int] = []
+    table = Flight.__table__
+    stmt = (
+        pg_insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.flight_number, table.c.departure_utc])
+        .returning(*table.c)
+    )
+    for i in range(0, len(flights), 1000):
+        # executemany ("insertmanyvalues"): compiled once, RETURNING only the new rows.
+        created = (await session.execute(stmt, [f.row() for f in flights[i : i + 1000]])).all()
+        if not created:
+            continue
+        await session.execute(
+            insert(Availability),
+            [
+                {
+                    "flight_id": f.id,
+                    "seats_economy": aircraft[f.aircraft_code].seats_economy,
+                    "seats_business": aircraft[f.aircraft_code].seats_business,
+                    "seats_available": aircraft[f.aircraft_code].seats_economy
+                    + aircraft[f.aircraft_code].seats_business,
+                    "version": 0,
+                }
+                for f in created
+            ],
+        )
+        if events:
+            await _publish_many(
+                session,
+                type=FLIGHT_CREATED,
+                payloads=(
+                    internal_document(f, aircraft[f.aircraft_code], airports) for f in created
+                ),
+            )
+        new_ids.extend(f.id for f in created)
+    return new_ids
+
+
+@dataclass(frozen=True)
+class NewFlight:
+    flight_number: str
+    airline_code: str | None
+    airline_name: str | None
+    origin: str
+    destination: str
+    departure: datetime
+    arrival: datetime | None
+    aircraft: str
+    fare_economy: Decimal
+    fare_business: Decimal | None
+
+
+async def create_flight(
+    *,
+    session: AsyncSession,
+    airports: AirportDirectory,
+    cache: SearchCache,
+    data: NewFlight,
+    now: datetime,
+) -> FlightRecord:
+    """Create one flight (admin); publishes `flight.created` in the same transaction."""
+    origin = await airports.get(data.origin)
+    destination = await airports.get(data.destination)
+    for code, found, field in (
+        (data.origin, origin, "origin"),
+        (data.destination, destination, "destination"),
+    ):
+        if found is None:
+            raise InvalidFlight(f"Unknown airport code {code!r}", loc=("body", field))
+    assert origin is not None and destination is not None
+    aircraft = await session.get(AircraftType, data.aircraft)
+    if aircraft is None:
+        known = ", ".join(sorted(AIRCRAFT))
+        raise InvalidFlight(
+            f"Unknown aircraft {data.aircraft!r} (known: {known})", loc=("body", "aircraft")
+        )
+    if data.departure <= now:
+        raise InvalidFlight("departureTime must be in the future", loc=("body", "departureTime"))
+    arrival = data.arrival
+    if arrival is None:
+        km = haversine_km(origin.lat, origin.lon, destination.lat, destination.lon)
+        arrival = data.departure + timedelta(minutes=block_minutes(km))
+    if aircraft.seats_business and data.fare_business is None:
+        raise InvalidFlight(
+            f"fares.business is required: the {aircraft.code} has a business cabin",
+            loc=("body", "fares", "business"),
+        )
+    airline_code = data.airline_code or data.flight_number[:2]
+    flight = ScheduledFlight(
+        flight_number=data.flight_number,
+        airline_code=airline_code,
+        airline_name=data.airline_name or AIRLINES.get(airline_code, airline_code),
+        origin=origin.code,
+        destination=destination.code,
+        departure_utc=data.departure,
+        arrival_utc=arrival,
+        aircraft_code=aircraft.code,
+        fare_economy=data.fare_economy,
+        fare_business=data.fare_business if aircraft.seats_business else None,
+    )
+    ids = await insert_flights(session=session, flights=[flight], airports=airports)
+    if not ids:
+        await session.rollback()
+        raise FlightExists(
+            f"Flight {data.flight_number} departing {data.departure.isoformat()} already exists"
+        )
+    await session.commit()
+    try:
+        await cache.invalidate_airports(source=origin.code, destination=destination.code)
+    except RedisError:
+        # A cached answer without the new flight is incomplete, not wrong; it expires soon.
+        log.warning("search cache: could not drop answers for new flight %s", ids[0])
+    return await get_flight(session=session, flight_id=ids[0])
+
+
+async def cancel_flight(
+    *, session: AsyncSession, cache: SearchCache, flight_id: int, now: datetime
+) -> FlightRecord:
+    """Cancel a scheduled flight (admin): publishes `flight.cancelled`, drops cached results
+    that show it. Cancelling twice, or a departed flight: 409."""
+    flight = (
+        await session.scalars(select(Flight).where(Flight.id == flight_id).with_for_update())
+    ).first()
+    if flight is None:
+        raise FlightNotFound(f"Flight {flight_id} does not exist")
+    if flight.status == CANCELLED:
+        raise FlightAlreadyCancelled(f"Flight {flight_id} is already cancelled")
+    if flight.departure_utc <= now:
+        raise FlightDeparted(f"Flight {flight_id} has already departed")
+    flight.status = CANCELLED
+    flight.cancelled_at = now
+    await publish(
+        session,
+        outbox,
+        type=FLIGHT_CANCELLED,
+        payload={
+            "flightId": flight.id,
+            "flightNumber": flight.flight_number,
+            "departureTime": flight.departure_utc.isoformat(),
+            "origin": flight.origin,
+            "destination": flight.destination,
+        },
+    )
+    # Drop the cached answers before committing: the per-flight state written first makes any
+    # answer computed from the not-yet-cancelled row refuse to be cached. If Redis cannot be
+    # told, the cancellation does not happen (503) rather than leave answers that are wrong.
+    try:
+        await cache.invalidate_flight(flight_id, economy=0, business=0)
+    except RedisError as exc:
+        await session.rollback()
+        raise ServiceUnavailable("Search cache unavailable; the flight was not cancelled") from exc
+    await session.commit()
+    return await get_flight(session=session, flight_id=flight_id)
+
+
+async def apply_availability(
+    *,
+    session: AsyncSession,
+    cache: SearchCache,
+    flight_id: int,
+    economy: int,
+    business: int,
+    version: int | None,
+    inclusive: bool = False,
+) -> bool:
+    """Record seats left from a seat-service event unless a newer one was applied already
+    (`version`; None applies unconditionally). Drops the cached results that needed more seats
+    than are left. Returns whether it applied."""
+    av = Availability
+    stmt = (
+        update(av)
+        .where(av.flight_id == flight_id)
+        .values(
+            seats_economy=max(0, economy),
+            seats_business=max(0, business),
+            seats_available=max(0, economy) + max(0, business),
+            updated_at=datetime.now().astimezone(),
+        )
+        .returning(av.flight_id)
+    )
+    if version is not None:
+        stmt = stmt.where(av.version <= version if inclusive else av.version < version).values(
+            version=version
+        )
+    applied = (await session.execute(stmt)).first() is not None
+    if applied:
+        await cache.invalidate_flight(flight_id, economy=economy, business=business)
+    return applied
