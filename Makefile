@@ -37,5 +37,16 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+bench: bench-search bench-seats bench-booking ## every benchmark; reports in bench/reports/
+
+bench-search: ## search latency and throughput, uncached and cached, on growing networks
+	$(BIN)/python bench/bench_search.py
+
+bench-booking: ## booking journey (hold -> book -> pay) through the gateway, and a pay race
+	$(BIN)/python bench/bench_booking.py
+
+bench-seats: ## seat holds: latency, holds/s and a contention run -> bench/reports/seats.md
+	$(BIN)/python bench/bench_seats.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
