@@ -1,8 +1,84 @@
-from booking_service.config import get_settings
-from shared.app import create_app
+"""The booking service's app: routes, and the loops that live with it.
 
-app = create_app(
-    settings=get_settings(),
-    title="Booking service",
-    description="Bookings from held seats, their lifecycle and fares.",
-)
+Loops: the outbox relay (booking.* events to Redis Streams), the `flight.cancelled` consumer,
+and the sweeper (expires unpaid bookings, finishes interrupted cancellations).
+Tests wire other services in-process by setting `app.state.transports` ({"seat": transport,
+...}) before the lifespan starts.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking_service import lifecycle
+from booking_service.api import internal, router
+from booking_service.clients import build_clients
+from booking_service.config import BookingSettings, get_settings
+from booking_service.models import outbox, processed_events
+from shared.app import create_app
+from shared.background import running
+from shared.events import Event, EventConsumer, OutboxRelay
+
+
+def build_app(settings: BookingSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.clients = build_clients(state)
+        sessionmaker = state.db.sessionmaker
+
+        async def sweep() -> object:
+            return await lifecycle.sweep_once(sessionmaker=sessionmaker, clients=state.clients)
+
+        sweeper = lifecycle.Sweeper(sweep, interval=settings.booking_sweep_seconds)
+
+        async def flight_cancelled(event: Event, session: AsyncSession) -> None:
+            await lifecycle.on_flight_cancelled(event, session)
+            asyncio.get_running_loop().call_later(0.1, sweeper.wake)  # after the commit
+
+        state.relay = OutboxRelay(
+            sessionmaker=sessionmaker,
+            redis=state.redis,
+            keys=state.keys,
+            outbox=outbox,
+            source=settings.service_name,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        state.consumer = EventConsumer(
+            sessionmaker=sessionmaker,
+            redis=state.redis,
+            keys=state.keys,
+            processed=processed_events,
+            group=settings.service_name,
+            handlers={"flight.cancelled": flight_cancelled},
+            block_ms=settings.consumer_block_ms,
+            reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
+            max_deliveries=settings.consumer_max_deliveries,
+        )
+        state.sweeper = sweeper
+        loops = (
+            [state.relay.run(), state.consumer.run(), sweeper.run()]
+            if settings.background_tasks
+            else []
+        )
+        try:
+            async with running(*loops):
+                yield
+        finally:
+            await state.clients.aclose()
+
+    return create_app(
+        settings=settings,
+        title="Booking service",
+        description="Bookings from held seats, their lifecycle and fares.",
+        routers=[router, internal],
+        lifespan=lifespan,
+    )
+
+
+app = build_app()

@@ -1,8 +1,72 @@
-from payment_service.config import get_settings
-from shared.app import create_app
+"""The payment service's app: routes, the outbox relay and the saga recovery loop.
 
-app = create_app(
-    settings=get_settings(),
-    title="Payment service",
-    description="Payments through the mock card gateway, refunds, idempotency.",
-)
+Tests wire the booking service in-process by setting `app.state.transports`
+({"booking": transport}) before the lifespan starts.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from payment_service import service
+from payment_service.api import internal, router
+from payment_service.card_gateway import CardGateway
+from payment_service.clients import build_clients
+from payment_service.config import PaymentSettings, get_settings
+from payment_service.models import outbox
+from shared.app import create_app
+from shared.background import every, running
+from shared.events import OutboxRelay
+
+
+def build_app(settings: PaymentSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.clients = build_clients(state)
+        state.gateway = CardGateway(state.db.sessionmaker)
+        state.relay = OutboxRelay(
+            sessionmaker=state.db.sessionmaker,
+            redis=state.redis,
+            keys=state.keys,
+            outbox=outbox,
+            source=settings.service_name,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+
+        async def recover() -> int:
+            return await service.recover_once(
+                sessionmaker=state.db.sessionmaker,
+                clients=state.clients,
+                gateway=state.gateway,
+                stuck_after_seconds=settings.payment_stuck_after_seconds,
+            )
+
+        state.recover = recover
+        loops = (
+            [
+                state.relay.run(),
+                every(settings.payment_recovery_seconds, recover, name="payment-recovery"),
+            ]
+            if settings.background_tasks
+            else []
+        )
+        try:
+            async with running(*loops):
+                yield
+        finally:
+            await state.clients.aclose()
+
+    return create_app(
+        settings=settings,
+        title="Payment service",
+        description="Payments through the mock card gateway, refunds, idempotency.",
+        routers=[router, internal],
+        lifespan=lifespan,
+    )
+
+
+app = build_app()

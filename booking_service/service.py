@@ -1,0 +1,442 @@
+"""Creating, reading and repricing bookings.
+
+The lifecycle after creation (payment, confirmation, expiry, cancellation) is in `lifecycle.py`.
+"""
+
+import asyncio
+import itertools
+import logging
+import secrets
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking_service import fares
+from booking_service.clients import Clients, FlightInfo, HoldInfo
+from booking_service.config import BookingSettings
+from booking_service.errors import (
+    BookingNotFound,
+    BookingNotPending,
+    DiscountAlreadyApplied,
+    DiscountTooLarge,
+    FlightCancelled,
+    FlightDeparted,
+    HoldAlreadyUsed,
+    HoldExpired,
+    HoldFlightMismatch,
+    HoldNotFound,
+    HoldNotOwned,
+    HoldRequired,
+    ItineraryInvalid,
+    NoActiveHold,
+    OneHoldPerFlight,
+    PassengerCountMismatch,
+    PassengersRequired,
+    PaymentInProgress,
+    PriceChanged,
+    SeatCountMismatch,
+    TooManySeats,
+)
+from booking_service.models import (
+    PENDING,
+    BookedSeat,
+    Booking,
+    Passenger,
+    Segment,
+    outbox,
+)
+from booking_service.schemas import BookingCreate, PassengerIn
+from shared.errors import Forbidden
+from shared.events import publish
+from shared.money import fmt
+from shared.security import Principal
+
+log = logging.getLogger("booking.service")
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+REFERENCE_LENGTH = 6
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_reference() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def constraint_of(exc: IntegrityError) -> str | None:
+    """The name of the constraint a failed INSERT/UPDATE violated (asyncpg)."""
+    cause = getattr(exc.orig, "__cause__", None)
+    return getattr(cause, "constraint_name", None) or getattr(exc.orig, "constraint_name", None)
+
+
+def event_payload(b: Booking, **extra: Any) -> dict[str, Any]:
+    return {
+        "bookingId": b.id,
+        "reference": b.reference,
+        "userId": b.user_id,
+        "status": b.status,
+        "reason": b.status_reason,
+        "flightIds": b.flight_ids,
+        "seats": [
+            {"flightId": seg.flight_id, "seatNumber": n}
+            for seg in b.segments
+            for n in seg.seat_numbers
+        ],
+        "passengers": [p.name for p in b.passengers],
+        "fare": {
+            "base": fmt(b.base),
+            "taxes": fmt(b.taxes),
+            "fees": fmt(b.fees),
+            "discount": fmt(b.discount),
+            "total": fmt(b.total),
+        },
+        "amountDue": fmt(b.amount_due),
+        "currency": b.currency,
+        "discountCode": b.discount_code,
+        "paymentId": b.payment_id,
+        **extra,
+    }
+
+
+async def lock_booking(
+    session: AsyncSession, booking_id: int, *, skip_locked: bool = False
+) -> Booking | None:
+    """The booking, row-locked for this transaction (fresh from the database)."""
+    return (
+        await session.scalars(
+            select(Booking)
+            .where(Booking.id == booking_id)
+            .with_for_update(skip_locked=skip_locked)
+            .execution_options(populate_existing=True)
+        )
+    ).one_or_none()
+
+
+# Creating ------------------------------------------------------------------------------------
+
+
+async def create_booking(
+    *,
+    session: AsyncSession,
+    clients: Clients,
+    settings: BookingSettings,
+    user: Principal,
+    request: BookingCreate,
+    user_token: str | None = None,
+) -> Booking:
+    """A PENDING booking from the caller's live holds, priced by the server."""
+    if request.user_id is not None and request.user_id != user.user_id:
+        raise Forbidden("userId does not match the authenticated user")
+    holds = await _resolve_holds(clients=clients, user=user, request=request)
+    flights = dict(
+        zip(
+            [h.flight_id for h in holds],
+            await asyncio.gather(*(clients.flights.get_flight(h.flight_id) for h in holds)),
+            strict=True,
+        )
+    )
+    legs = _itinerary([(flights[h.flight_id], h) for h in holds])  # a cancelled flight first
+    _check_live(holds)
+    held = len(legs[0][1].seats)
+    if any(len(h.seats) != held for _, h in legs):
+        raise SeatCountMismatch(
+            "Every flight of the itinerary needs the same number of held seats",
+            heldSeats={str(h.flight_id): len(h.seats) for _, h in legs},
+        )
+    if request.seats is not None and request.seats != held:
+        raise SeatCountMismatch(
+            f"seats is {request.seats} but {held} seat(s) are held", seats=request.seats, held=held
+        )
+    if held > settings.max_seats_per_booking:
+        raise TooManySeats(f"At most {settings.max_seats_per_booking} seats per booking")
+    passengers = await _passengers(
+        clients=clients, user=user, request=request, seats=held, user_token=user_token
+    )
+    price = fares.quote(legs, settings, passengers=held)
+    if request.price is not None and request.price != price.total:
+        raise PriceChanged(
+            f"The price is now {fmt(price.total)} {price.currency}, not {fmt(request.price)}",
+            price=fmt(request.price),
+            currentPrice=fmt(price.total),
+            currency=price.currency,
+            fare={
+                "base": fmt(price.base),
+                "taxes": fmt(price.taxes),
+                "fees": fmt(price.fees),
+                "discount": fmt(price.discount),
+                "total": fmt(price.total),
+                "currency": price.currency,
+            },
+        )
+    return await _insert_booking(session=session, user=user, price=price, passengers=passengers)
+
+
+async def _resolve_holds(
+    *, clients: Clients, user: Principal, request: BookingCreate
+) -> list[HoldInfo]:
+    ids = request.all_hold_ids
+    if ids:
+        found = await asyncio.gather(*(clients.seats.get_hold(i) for i in ids))
+        holds = []
+        for hold_id, hold in zip(ids, found, strict=True):
+            if hold is None:
+                raise HoldNotFound(f"Seat hold {hold_id} does not exist", holdId=hold_id)
+            holds.append(hold)
+    else:
+        assert request.flight_id is not None  # the schema asks for one or the other
+        listed = await clients.seats.find_holds(user_id=user.user_id, flight_id=request.flight_id)
+        if listed is None:
+            raise HoldRequired(
+                "Hold the seats first (POST /api/seats/lock) and send the holdId(s) "
+                "as holdIds (or holdId) with this request"
+            )
+        now = utcnow()
+        live = [
+            h
+            for h in listed
+            if h.user_id == user.user_id and h.state == "live" and h.expires_at > now
+        ]
+        if request.seats is not None and len(live) > 1:
+            live = [h for h in live if len(h.seats) == request.seats] or live
+        if not live:
+            raise NoActiveHold(
+                f"You hold no seats on flight {request.flight_id}; hold them first "
+                "(POST /api/seats/lock)",
+                flightId=request.flight_id,
+            )
+        if len(live) > 1:
+            raise HoldRequired(
+                f"You hold seats on flight {request.flight_id} in {len(live)} holds; "
+                "say which with holdIds",
+                holdIds=[h.hold_id for h in live],
+            )
+        holds = live
+    for hold in holds:  # ownership first: nothing else about another user's hold is told
+        if hold.user_id != user.user_id:
+            raise HoldNotOwned(f"Seat hold {hold.hold_id} is not yours", holdId=hold.hold_id)
+    if request.flight_id is not None and request.flight_id not in {h.flight_id for h in holds}:
+        raise HoldFlightMismatch(
+            f"The seat hold(s) are not for flight {request.flight_id}", flightId=request.flight_id
+        )
+    if len({h.flight_id for h in holds}) != len(holds):
+        raise OneHoldPerFlight("Send one seat hold per flight of the itinerary")
+    return holds
+
+
+def _check_live(holds: list[HoldInfo]) -> None:
+    now = utcnow()
+    for hold in holds:
+        if hold.state == "used":
+            raise HoldAlreadyUsed(
+                f"Seat hold {hold.hold_id} is already used by a booking", holdId=hold.hold_id
+            )
+        if hold.state == "gone" or hold.expires_at <= now:
+            raise HoldExpired(
+                f"Seat hold {hold.hold_id} has expired or was released; hold the seats again",
+                holdId=hold.hold_id,
+            )
+
+
+def _itinerary(legs: list[tuple[FlightInfo, HoldInfo]]) -> list[tuple[FlightInfo, HoldInfo]]:
+    """The legs in flying order, checked to be bookable and to connect (at most one stop)."""
+    now = utcnow()
+    for flight, _ in legs:
+        if flight.status.lower() == "cancelled":
+            raise FlightCancelled(
+                f"Flight {flight.flight_number} is cancelled", flightId=flight.flight_id
+            )
+        if flight.departure_time <= now:
+            raise FlightDeparted(
+                f"Flight {flight.flight_number} has departed", flightId=flight.flight_id
+            )
+    legs = sorted(legs, key=lambda leg: leg[0].departure_time)
+    if len(legs) > 2:
+        raise ItineraryInvalid("At most one stop: one or two flights per booking")
+    for (a, _), (b, _) in itertools.pairwise(legs):
+        if a.destination != b.origin or b.departure_time <= a.arrival_time:
+            raise ItineraryInvalid(
+                f"Flight {b.flight_number} does not connect with {a.flight_number}"
+            )
+        if b.destination == legs[0][0].origin:
+            raise ItineraryInvalid("A connection may not return to the origin")
+    return legs
+
+
+async def _passengers(
+    *,
+    clients: Clients,
+    user: Principal,
+    request: BookingCreate,
+    seats: int,
+    user_token: str | None,
+) -> list[PassengerIn]:
+    if request.passengers is None:
+        if seats > 1:
+            raise PassengersRequired(f"{seats} seats are held: give one passenger name per seat")
+        name = None
+        if user_token:
+            name = await clients.auth.account_name(user_token=user_token)
+        name = name or (user.email.split("@")[0] if user.email else None) or "Account holder"
+        return [PassengerIn(name=name, email=user.email)]
+    if len(request.passengers) != seats:
+        raise PassengerCountMismatch(
+            f"{seats} seat(s) held but {len(request.passengers)} passenger(s) given",
+            seats=seats,
+            passengers=len(request.passengers),
+        )
+    return request.passengers
+
+
+async def _insert_booking(
+    *,
+    session: AsyncSession,
+    user: Principal,
+    price: fares.Quote,
+    passengers: list[PassengerIn],
+) -> Booking:
+    hold_ids = [seg.hold.hold_id for seg in price.segments]
+    used = (
+        await session.scalars(select(Segment.hold_id).where(Segment.hold_id.in_(hold_ids)))
+    ).all()
+    if used:
+        raise HoldAlreadyUsed(f"Seat hold {used[0]} is already used by a booking", holdId=used[0])
+    expires_at = min(seg.hold.expires_at for seg in price.segments)
+    for _attempt in range(8):
+        now = utcnow()
+        booking = Booking(
+            reference=new_reference(),
+            user_id=user.user_id,
+            status=PENDING,
+            base=price.base,
+            taxes=price.taxes,
+            fees=price.fees,
+            discount=price.discount,
+            total=price.total,
+            amount_due=price.total,
+            currency=price.currency,
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+            segments=[
+                Segment(
+                    position=i,
+                    flight_id=seg.flight.flight_id,
+                    flight_number=seg.flight.flight_number,
+                    airline=seg.flight.airline,
+                    origin=seg.flight.origin,
+                    destination=seg.flight.destination,
+                    departure_time=seg.flight.departure_time,
+                    arrival_time=seg.flight.arrival_time,
+                    hold_id=seg.hold.hold_id,
+                    seat_numbers=[s.seat_number for s in seg.seats],
+                    cabin=seg.cabin,
+                    seats=[
+                        BookedSeat(
+                            position=p,
+                            seat_number=s.seat_number,
+                            cabin=s.cabin,
+                            fare=s.fare,
+                            tax_rate=s.tax_rate,
+                            tax=s.tax,
+                        )
+                        for p, s in enumerate(seg.seats)
+                    ],
+                )
+                for i, seg in enumerate(price.segments)
+            ],
+            passengers=[
+                Passenger(position=i, name=p.name, email=p.email, phone=p.phone)
+                for i, p in enumerate(passengers)
+            ],
+        )
+        session.add(booking)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            await session.rollback()
+            name = constraint_of(exc)
+            if name == "uq_booking_segments_hold_id":
+                raise HoldAlreadyUsed("A seat hold is already used by a booking") from None
+            if name == "uq_bookings_reference":
+                continue  # a PNR collision: draw another
+            raise
+        await publish(session, outbox, type="booking.created", payload=event_payload(booking))
+        await session.commit()
+        return booking
+    raise RuntimeError("could not draw a free booking reference")  # pragma: no cover
+
+
+# Reading -------------------------------------------------------------------------------------
+
+
+async def get_booking(*, session: AsyncSession, booking_id: int, user: Principal) -> Booking:
+    """The caller's booking (admins: anyone's); someone else's answers 404."""
+    booking = await session.get(Booking, booking_id)
+    if booking is None or (booking.user_id != user.user_id and not user.is_admin):
+        raise BookingNotFound(f"Booking {booking_id} not found")
+    return booking
+
+
+async def get_booking_internal(*, session: AsyncSession, booking_id: int) -> Booking:
+    booking = await session.get(Booking, booking_id)
+    if booking is None:
+        raise BookingNotFound(f"Booking {booking_id} not found")
+    return booking
+
+
+async def list_bookings(
+    *, session: AsyncSession, user: Principal, limit: int, cursor: int | None
+) -> tuple[list[Booking], str | None]:
+    """The caller's bookings, newest first; the cursor is the last id of the previous page."""
+    query = select(Booking).where(Booking.user_id == user.user_id)
+    if cursor is not None:
+        query = query.where(Booking.id < cursor)
+    rows = list((await session.scalars(query.order_by(Booking.id.desc()).limit(limit + 1))).all())
+    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+# Repricing (the discount service) -------------------------------------------------------------
+
+
+async def apply_discount(
+    *, session: AsyncSession, booking_id: int, code: str, discount: Decimal
+) -> tuple[Booking, Decimal]:
+    """Apply a discount to a PENDING booking; returns it and the amount due before."""
+    async with session.begin():
+        b = await lock_booking(session, booking_id)
+        if b is None:
+            raise BookingNotFound(f"Booking {booking_id} not found")
+        if b.status != PENDING or b.cancel_requested_at is not None:
+            raise BookingNotPending(f"The booking is {b.status}", bookingStatus=b.status)
+        if b.payment_id is not None:
+            raise PaymentInProgress("A payment for this booking is in progress")
+        gross = b.base + b.taxes + b.fees
+        if b.discount_code is not None:
+            if b.discount_code == code and b.discount == discount:
+                return b, gross
+            raise DiscountAlreadyApplied(
+                f"Code {b.discount_code} is already applied to this booking",
+                discountCode=b.discount_code,
+            )
+        if discount < 0 or discount > gross:
+            raise DiscountTooLarge(f"A discount must be between 0.00 and {fmt(gross)}")
+        before = b.amount_due
+        b.discount = discount
+        b.discount_code = code
+        b.total = gross - discount
+        b.amount_due = b.total
+        b.updated_at = utcnow()
+        await publish(
+            session,
+            outbox,
+            type="booking.repriced",
+            payload=event_payload(b, amountBefore=fmt(before)),
+        )
+    return b, before

@@ -1,0 +1,124 @@
+"""HTTP routes of the payment service: thin handlers over `service`."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from payment_service import service
+from payment_service.card_gateway import CardGateway
+from payment_service.clients import Clients
+from payment_service.config import PaymentSettings
+from payment_service.schemas import BIGINT_MAX, PaymentList, PaymentOut, PayRequest, RefundRequest
+from shared.db import SessionDep
+from shared.errors import PROBLEM_JSON
+from shared.security import CallingService, CurrentUser
+
+
+def get_clients(request: Request) -> Clients:
+    return request.app.state.clients
+
+
+def get_gateway(request: Request) -> CardGateway:
+    return request.app.state.gateway
+
+
+def get_payment_settings(request: Request) -> PaymentSettings:
+    return request.app.state.settings
+
+
+def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.db.sessionmaker
+
+
+ClientsDep = Annotated[Clients, Depends(get_clients)]
+GatewayDep = Annotated[CardGateway, Depends(get_gateway)]
+SettingsDep = Annotated[PaymentSettings, Depends(get_payment_settings)]
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+PaymentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The payment's id")]
+
+router = APIRouter(prefix="/api/payments", tags=["payments"])
+internal = APIRouter(prefix="/internal/payments", tags=["internal"])
+
+
+@router.post(
+    "/pay",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PaymentOut,
+    summary="Pay a booking (mock card gateway); optional Idempotency-Key",
+    responses={
+        202: {"description": "Charged; the booking is being confirmed", "model": PaymentOut},
+        402: {"description": "Declined (declineCode)"},
+        409: {"description": "Amount mismatch, already paid, payment in progress, hold expired"},
+    },
+)
+async def pay(
+    body: PayRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    sessionmaker: SessionmakerDep,
+    clients: ClientsDep,
+    gateway: GatewayDep,
+    settings: SettingsDep,
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    outcome = await service.pay_with_key(
+        session=session,
+        sessionmaker=sessionmaker,
+        clients=clients,
+        gateway=gateway,
+        settings=settings,
+        user=user,
+        request=body,
+        idempotency_key=idempotency_key,
+        instance=request.url.path,
+    )
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(
+        outcome.body,
+        status_code=outcome.status,
+        headers=headers,
+        media_type=PROBLEM_JSON if outcome.status >= 400 else None,
+    )
+
+
+@router.get("", summary="My payments, newest first")
+async def list_payments(
+    user: CurrentUser,
+    session: SessionDep,
+    booking_id: Annotated[int | None, Query(alias="bookingId", ge=1, le=BIGINT_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> PaymentList:
+    payments = await service.list_payments(
+        session=session, user=user, booking_id=booking_id, limit=limit
+    )
+    return PaymentList(items=[PaymentOut.of(p) for p in payments])
+
+
+@router.get("/{payment_id}", summary="A payment of mine")
+async def get_payment(payment_id: PaymentId, user: CurrentUser, session: SessionDep) -> PaymentOut:
+    return PaymentOut.of(
+        await service.get_payment(session=session, payment_id=payment_id, user=user)
+    )
+
+
+# Internal: the booking service (service token only) -------------------------------------------
+
+
+@internal.post("/refund", summary="Refund a booking's payment in full (idempotent)")
+async def refund(
+    body: RefundRequest, _caller: CallingService, session: SessionDep, gateway: GatewayDep
+) -> PaymentOut:
+    payment = await service.refund_booking(
+        session=session, gateway=gateway, booking_id=body.booking_id, reason=body.reason
+    )
+    return PaymentOut.of(payment)
+
+
+@internal.get("/{payment_id}")
+async def internal_get(
+    payment_id: PaymentId, _caller: CallingService, session: SessionDep
+) -> PaymentOut:
+    return PaymentOut.of(await service.get_payment_internal(session=session, payment_id=payment_id))

@@ -1,0 +1,107 @@
+"""Request and response bodies of the payment service (camelCase in JSON)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.alias_generators import to_camel
+
+from payment_service.card_gateway import Card
+from payment_service.models import Payment
+from shared.money import Amount, MoneyOut
+
+BIGINT_MAX = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class CardIn(Schema):
+    """A card as the client sends it. The number is never stored, logged or echoed back."""
+
+    number: Annotated[str, Field(repr=False)]
+    exp_month: Annotated[int, Field(ge=1, le=12)]
+    exp_year: Annotated[int, Field(ge=0, le=2200)]
+    cvc: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$"), Field(repr=False)]
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _digits(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str):
+            value = value.replace(" ", "").replace("-", "")
+            if not value.isdigit() or not 12 <= len(value) <= 19:
+                raise ValueError("a card number is 12 to 19 digits")
+        return value
+
+    @field_validator("cvc", mode="before")
+    @classmethod
+    def _cvc(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("exp_year")
+    @classmethod
+    def _four_digits(cls, value: int) -> int:
+        if value < 100:
+            return 2000 + value
+        if value < 2000:
+            raise ValueError("expYear is a year like 2030 (or 30)")
+        return value
+
+    def card(self) -> Card:
+        return Card(self.number, self.exp_month, self.exp_year, self.cvc)
+
+
+class PayRequest(Schema):
+    booking_id: Id
+    amount: Amount
+    card: CardIn | None = None
+    user_id: Id | None = None
+
+
+class PaymentOut(Schema):
+    payment_id: int
+    booking_id: int
+    reference: str | None
+    status: str
+    amount: MoneyOut
+    currency: str
+    card_last4: str | None
+    card_brand: str | None
+    decline_code: str | None
+    failure_code: str | None
+    booking_status: str | None
+    created_at: datetime
+    updated_at: datetime
+    refunded_at: datetime | None
+
+    @classmethod
+    def of(cls, p: Payment) -> "PaymentOut":
+        return cls(
+            payment_id=p.id,
+            booking_id=p.booking_id,
+            reference=p.booking_reference,
+            status=p.status,
+            amount=p.amount,
+            currency=p.currency,
+            card_last4=p.card_last4,
+            card_brand=p.card_brand,
+            decline_code=p.decline_code,
+            failure_code=p.failure_code,
+            booking_status=p.booking_status,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+            refunded_at=p.refunded_at,
+        )
+
+
+class PaymentList(Schema):
+    items: list[PaymentOut]
+
+
+class RefundRequest(Schema):
+    booking_id: Id
+    reason: Annotated[str, StringConstraints(max_length=200)] | None = None

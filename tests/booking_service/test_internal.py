@@ -1,0 +1,81 @@
+"""The internal routes other services use: reading a booking, and repricing it (discounts)."""
+
+from tests.booking_service.harness import SUCCESS_CARD, new_flight
+from tests.booking_service.test_create_booking import problem
+
+
+async def test_the_payment_service_reads_any_booking(stack, new_user, service_headers):
+    user_id, headers = new_user()
+    booking = await stack.booked(headers, await new_flight(), "12A")
+    r = await stack.bookings.get(f"/internal/bookings/{booking['id']}", headers=service_headers)
+    assert r.status_code == 200
+    view = r.json()
+    assert (view["userId"], view["status"], view["amountDue"]) == (user_id, "PENDING", "4924.00")
+    assert view["pendingExpiresAt"] == view["expiresAt"]
+    r = await stack.bookings.get("/internal/bookings/999999999", headers=service_headers)
+    problem(r, 404, "BOOKING_NOT_FOUND")
+
+
+async def test_a_discount_reprices_a_pending_booking_and_pay_must_match(
+    stack, new_user, service_headers
+):
+    _, headers = new_user()
+    booking = await stack.booked(headers, await new_flight(), "13A")
+    url = f"/internal/bookings/{booking['id']}/discount"
+    r = await stack.bookings.post(
+        url, json={"code": "FLY100", "discount": "100.00"}, headers=service_headers
+    )
+    assert r.status_code == 200, r.text
+    applied = r.json()
+    assert (applied["amountBefore"], applied["amountAfter"]) == ("4924.00", "4824.00")
+    b = await stack.booking(headers, booking["id"])
+    assert b["discountCode"] == "FLY100"
+    assert b["fare"]["discount"] == "100.00" and b["fare"]["total"] == "4824.00"
+    assert b["amountDue"] == "4824.00"
+    # The same code again is harmless; another code is refused.
+    r = await stack.bookings.post(
+        url, json={"code": "FLY100", "discount": "100.00"}, headers=service_headers
+    )
+    assert r.status_code == 200
+    r = await stack.bookings.post(
+        url, json={"code": "SAVE200", "discount": "200.00"}, headers=service_headers
+    )
+    problem(r, 409, "DISCOUNT_ALREADY_APPLIED")
+    # The old amount no longer pays; the new one does.
+    problem(await stack.pay(headers, booking, amount="4924.00"), 409, "AMOUNT_MISMATCH")
+    r = await stack.pay(headers, booking, amount="4824.00", card=SUCCESS_CARD)
+    assert r.status_code == 201, r.text
+    assert r.json()["amount"] == "4824.00"
+    # A paid booking is not repriced.
+    r = await stack.bookings.post(
+        url, json={"code": "FLY100", "discount": "100.00"}, headers=service_headers
+    )
+    problem(r, 409, "BOOKING_NOT_PENDING")
+
+
+async def test_a_discount_larger_than_the_fare_is_refused(stack, new_user, service_headers):
+    _, headers = new_user()
+    booking = await stack.booked(headers, await new_flight(), "14A")
+    r = await stack.bookings.post(
+        f"/internal/bookings/{booking['id']}/discount",
+        json={"code": "HUGE", "discount": "5000.00"},
+        headers=service_headers,
+    )
+    problem(r, 422, "DISCOUNT_TOO_LARGE")
+
+
+async def test_health_ready_metrics_and_docs(stack):
+    for client in (stack.bookings, stack.payments):
+        assert (await client.get("/health")).status_code == 200
+        ready = await client.get("/ready")
+        assert ready.status_code == 200, ready.text
+        assert (await client.get("/metrics")).status_code == 200
+        spec = await client.get("/openapi.json")
+        assert spec.status_code == 200
+        assert (await client.get("/docs")).status_code == 200
+    paths = (await stack.bookings.get("/openapi.json")).json()["paths"]
+    assert {"/api/bookings", "/api/bookings/create", "/api/bookings/{booking_id}/cancel"} <= set(
+        paths
+    )
+    paths = (await stack.payments.get("/openapi.json")).json()["paths"]
+    assert {"/api/payments/pay", "/api/payments/{payment_id}"} <= set(paths)

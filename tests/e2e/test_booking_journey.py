@@ -1,0 +1,230 @@
+"""The money path through the gateway, with real processes: search -> hold -> book -> pay,
+and a payment process killed mid-saga and restarted.
+"""
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_DATABASE_URL
+from tests.e2e.checks import assert_problem, bearer
+from tests.e2e.conftest import SignUp
+from tests.e2e.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "123"}
+IST = ZoneInfo("Asia/Kolkata")
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+async def reference_data(stack: Stack) -> None:
+    """Airports and aircraft types in the flight catalog (what `make seed` loads first)."""
+    from flight_search_service.airports import load_reference_data
+    from shared.db import Database
+
+    db = Database(TEST_DATABASE_URL, pool_size=1, max_overflow=0)
+    try:
+        async with db.sessionmaker() as session:
+            await load_reference_data(session=session)
+            await session.commit()
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def admin(make_token: Callable[..., str]) -> dict[str, str]:
+    """An administrator (the token is signed with the run's key, as the auth service signs)."""
+    return bearer(make_token(900_001, role="admin"))
+
+
+async def create_flight(gateway: httpx.AsyncClient, admin: dict[str, str], days: int) -> dict:
+    departure = (datetime.now(UTC) + timedelta(days=days)).replace(
+        hour=6, minute=30, second=0, microsecond=0
+    )
+    number = f"9W{next(_numbers) + days * 10 + datetime.now(UTC).microsecond % 7000}"
+    r = await gateway.post(
+        "/api/flights",
+        json={
+            "flightNumber": number,
+            "origin": "DEL",
+            "destination": "BOM",
+            "departureTime": departure.isoformat(),
+            "aircraft": "A320",
+            "fares": {"economy": "4500.00", "business": "12000.00"},
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def seats_available_in_search(
+    gateway: httpx.AsyncClient, headers: dict[str, str], flight: dict[str, Any]
+) -> int | None:
+    date = datetime.fromisoformat(flight["departureTime"]).astimezone(IST).date().isoformat()
+    r = await gateway.get(
+        "/api/flights/search",
+        params={"source": "DEL", "destination": "BOM", "date": date, "maxStops": 0},
+        headers={**headers, "Cache-Control": "no-cache"},
+    )
+    assert r.status_code == 200, r.text
+    for itinerary in r.json()["itineraries"]:
+        if [s["flightId"] for s in itinerary["segments"]] == [flight["flightId"]]:
+            return itinerary["seatsAvailable"]
+    return None
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.25)
+
+
+async def test_search_hold_book_pay(
+    gateway: httpx.AsyncClient, signup: SignUp, admin: dict[str, str], reference_data: None
+) -> None:
+    user = await signup(name="Asha Rao")
+    me = bearer(user["token"])
+    flight = await create_flight(gateway, admin, days=5)
+    flight_id = flight["flightId"]
+    before = await seats_available_in_search(gateway, me, flight)
+    assert before is not None and before > 0
+
+    seat_map = (await gateway.get(f"/api/seats/{flight_id}", headers=me)).json()
+    seat = next(s["seatNumber"] for s in seat_map["seats"] if s["cabin"] == "economy")
+    hold = await gateway.post(
+        "/api/seats/lock", json={"flightId": flight_id, "seatNumber": seat}, headers=me
+    )
+    assert hold.status_code == 201, hold.text
+
+    # The seed's form: the caller's live hold on that flight, priced by the server.
+    booking = await gateway.post(
+        "/api/bookings/create", json={"flightId": flight_id, "seats": 1}, headers=me
+    )
+    assert booking.status_code == 201, booking.text
+    b = booking.json()
+    assert b["status"] == "PENDING" and b["passengers"][0]["name"] == "Asha Rao"
+    assert b["fare"]["total"] == b["amountDue"] == "4924.00"
+    # The seed's client price is refused; another user cannot see the booking.
+    assert_problem(
+        await gateway.post(
+            "/api/bookings", json={"holdIds": [hold.json()["holdId"]], "price": 5000}, headers=me
+        ),
+        409,
+        "PRICE_CHANGED",
+    )
+    other = bearer((await signup())["token"])
+    assert_problem(await gateway.get(f"/api/bookings/{b['id']}", headers=other), 404)
+    assert_problem(
+        await gateway.post(
+            "/api/payments/pay", json={"bookingId": b["id"], "amount": "4924.00"}, headers=other
+        ),
+        404,
+    )
+    assert_problem(
+        await gateway.post(
+            "/api/payments/pay", json={"bookingId": b["id"], "amount": "1.00"}, headers=me
+        ),
+        409,
+        "AMOUNT_MISMATCH",
+    )
+
+    paid = await gateway.post(
+        "/api/payments/pay",
+        json={"bookingId": b["id"], "amount": b["amountDue"], "card": CARD},
+        headers={**me, "Idempotency-Key": f"journey-{b['id']}"},
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["status"] == "SUCCEEDED" and paid.json()["bookingStatus"] == "CONFIRMED"
+
+    confirmed = await gateway.get(f"/api/bookings/{b['id']}/{user['userId']}", headers=me)
+    assert confirmed.json()["status"] == "CONFIRMED"
+    seats = (await gateway.get(f"/api/seats/{flight_id}", headers=me)).json()["seats"]
+    assert next(s for s in seats if s["seatNumber"] == seat)["status"] == "sold"
+
+    async def search_shows_it() -> bool:
+        return await seats_available_in_search(gateway, me, flight) == before - 1
+
+    await eventually(search_shows_it)
+
+
+async def test_the_payment_process_killed_mid_saga_recovers_on_restart(
+    stack: Stack,
+    gateway: httpx.AsyncClient,
+    signup: SignUp,
+    admin: dict[str, str],
+    reference_data: None,
+) -> None:
+    user = await signup()
+    me = bearer(user["token"])
+    flight = await create_flight(gateway, admin, days=6)
+    hold = await gateway.post(
+        "/api/seats/lock", json={"flightId": flight["flightId"], "seatNumber": "20C"}, headers=me
+    )
+    assert hold.status_code == 201, hold.text
+    b = (
+        await gateway.post("/api/bookings", json={"holdIds": [hold.json()["holdId"]]}, headers=me)
+    ).json()
+
+    payment = stack.services["payment"]
+    original_env = dict(payment.env)
+    try:
+        # The payment process dies right after the card is charged, before the booking is
+        # confirmed: the worst moment (money taken, seats not sold).
+        stack.stop_service("payment")
+        payment.env["FAULT_INJECTION"] = "payment.after_charge"
+        stack.start_service("payment")
+        r = await gateway.post(
+            "/api/payments/pay",
+            json={"bookingId": b["id"], "amount": b["amountDue"], "card": CARD},
+            headers=me,
+        )
+        assert r.status_code in (502, 503, 504), r.text
+        payment.wait_stopped(timeout=10)
+        assert not payment.running
+        pending = (await gateway.get(f"/api/bookings/{b['id']}", headers=me)).json()
+        assert pending["status"] == "PENDING" and pending["paymentInProgress"] is True
+
+        # Restarted (normally): its recovery loop finds the charged payment and finishes it.
+        payment.env.clear()
+        payment.env.update(original_env)
+        payment.env["PAYMENT_STUCK_AFTER_SECONDS"] = "1"
+        payment.env["PAYMENT_RECOVERY_SECONDS"] = "0.5"
+        stack.start_service("payment")
+
+        async def confirmed() -> bool:
+            r = await gateway.get(f"/api/bookings/{b['id']}", headers=me)
+            return r.json()["status"] == "CONFIRMED"
+
+        await eventually(confirmed)
+        payments = await gateway.get("/api/payments", params={"bookingId": b["id"]}, headers=me)
+        assert [p["status"] for p in payments.json()["items"]] == ["SUCCEEDED"]
+        seats = (await gateway.get(f"/api/seats/{flight['flightId']}", headers=me)).json()
+        assert next(s for s in seats["seats"] if s["seatNumber"] == "20C")["status"] == "sold"
+        # Paying again is refused: one charge.
+        assert_problem(
+            await gateway.post(
+                "/api/payments/pay",
+                json={"bookingId": b["id"], "amount": b["amountDue"], "card": CARD},
+                headers=me,
+            ),
+            409,
+            "BOOKING_ALREADY_PAID",
+        )
+    finally:
+        payment.env.clear()
+        payment.env.update(original_env)
+        if not payment.running:
+            stack.start_service("payment")
+        else:  # leave it as the other tests expect it: default settings
+            stack.stop_service("payment")
+            stack.start_service("payment")
