@@ -1,6 +1,65 @@
-from discount_service.config import get_settings
-from shared.app import create_app
+"""The discount service's app: routes, the outbox relay and the booking-event consumer.
 
-app = create_app(
-    settings=get_settings(), title="Discount service", description="Discount codes and redemptions."
-)
+Tests wire the booking service in-process by setting `app.state.transports`
+({"booking": transport}) before the lifespan starts.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from discount_service.api import router
+from discount_service.clients import build_clients
+from discount_service.config import DiscountSettings, get_settings
+from discount_service.consumers import GROUP, booking_event_handlers
+from discount_service.models import outbox, processed_events
+from shared.app import create_app
+from shared.background import running
+from shared.events import EventConsumer, OutboxRelay
+
+
+def build_app(settings: DiscountSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.clients = build_clients(state)
+        sessionmaker = state.db.sessionmaker
+        state.relay = OutboxRelay(
+            sessionmaker=sessionmaker,
+            redis=state.redis,
+            keys=state.keys,
+            outbox=outbox,
+            source=settings.service_name,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        state.consumer = EventConsumer(
+            sessionmaker=sessionmaker,
+            redis=state.redis,
+            keys=state.keys,
+            processed=processed_events,
+            group=GROUP,
+            handlers=booking_event_handlers(),
+            block_ms=settings.consumer_block_ms,
+            reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
+            max_deliveries=settings.consumer_max_deliveries,
+        )
+        loops = [state.relay.run(), state.consumer.run()] if settings.background_tasks else []
+        try:
+            async with running(*loops):
+                yield
+        finally:
+            await state.clients.aclose()
+
+    return create_app(
+        settings=settings,
+        title="Discount service",
+        description="Discount codes: apply to a pending booking (counted once), admin creation.",
+        routers=[router],
+        lifespan=lifespan,
+    )
+
+
+app = build_app()

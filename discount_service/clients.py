@@ -1,0 +1,154 @@
+"""The booking service, as the discount service sees it (its `/internal/bookings` routes).
+
+Answers become values or this service's domain errors; anything unexpected becomes a 502.
+"""
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from discount_service.errors import (
+    BookingNotFound,
+    BookingNotPending,
+    DiscountAlreadyApplied,
+    DiscountTooLarge,
+    PaymentInProgress,
+)
+from shared.errors import BadGateway, DomainError
+from shared.http import ServiceClient
+from shared.money import Amount, fmt
+
+log = logging.getLogger("discount.clients")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Upstream(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class Fare(_Upstream):
+    base: Amount
+    taxes: Amount
+    fees: Amount
+    discount: Amount
+    total: Amount
+    currency: str = "INR"
+
+
+class BookingView(_Upstream):
+    """The parts of a booking a discount needs."""
+
+    id: int
+    reference: str
+    user_id: int
+    status: str
+    fare: Fare
+    amount_due: Amount
+    currency: str = "INR"
+    discount_code: str | None = None
+    payment_in_progress: bool = False
+
+    @property
+    def gross(self) -> Decimal:
+        """The amount before any discount."""
+        return self.fare.base + self.fare.taxes + self.fare.fees
+
+
+class Repriced(_Upstream):
+    code: str
+    discount: Amount
+    amount_before: Amount
+    amount_after: Amount
+    booking: BookingView
+
+
+# The booking service's refusals, passed on with the same code.
+_REFUSALS: dict[str, type[DomainError]] = {
+    "BOOKING_NOT_FOUND": BookingNotFound,
+    "BOOKING_NOT_PENDING": BookingNotPending,
+    "PAYMENT_IN_PROGRESS": PaymentInProgress,
+    "DISCOUNT_ALREADY_APPLIED": DiscountAlreadyApplied,
+    "DISCOUNT_TOO_LARGE": DiscountTooLarge,
+}
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _parse(model: type[M], response: httpx.Response) -> M:
+    try:
+        return model.model_validate(response.json())
+    except (ValidationError, ValueError) as exc:
+        log.error("unexpected answer from the booking service: %s", exc)
+        raise BadGateway("booking service answered with an unexpected body") from exc
+
+
+@dataclass
+class BookingClient:
+    http: ServiceClient
+
+    async def get(self, booking_id: int) -> BookingView | None:
+        response = await self.http.get(f"/internal/bookings/{booking_id}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise BadGateway(f"booking service answered {response.status_code}")
+        return _parse(BookingView, response)
+
+    async def apply_discount(self, booking_id: int, *, code: str, discount: Decimal) -> Repriced:
+        """Reprice the PENDING booking. Idempotent for the same code and amount (so retried)."""
+        response = await self.http.post(
+            f"/internal/bookings/{booking_id}/discount",
+            json={"code": code, "discount": fmt(discount)},
+            headers={"Idempotency-Key": f"discount-{booking_id}-{code}-{fmt(discount)}"},
+        )
+        if response.status_code == 200:
+            return _parse(Repriced, response)
+        problem = _problem(response)
+        refusal = _REFUSALS.get(str(problem.get("code")))
+        if refusal is not None and 400 <= response.status_code < 500:
+            extra = {
+                k: v
+                for k, v in problem.items()
+                if k not in {"type", "title", "status", "detail", "code", "instance", "requestId"}
+            }
+            raise refusal(str(problem.get("detail") or refusal.title), **extra)
+        raise BadGateway(
+            f"booking service answered {response.status_code}", upstreamCode=problem.get("code")
+        )
+
+
+@dataclass
+class Clients:
+    bookings: BookingClient
+    _http: tuple[ServiceClient, ...] = ()
+
+    async def aclose(self) -> None:
+        for http in self._http:
+            await http.aclose()
+
+
+def build_clients(state: Any) -> Clients:
+    """The clients from the settings; `state.transports` ({"booking": transport}) may override."""
+    settings = state.settings
+    transports = getattr(state, "transports", None) or {}
+    booking = ServiceClient(
+        name="booking",
+        base_url=settings.booking_service_url,
+        tokens=state.service_tokens,
+        timeout=settings.http_timeout_seconds,
+        retries=settings.http_retries,
+        transport=transports.get("booking"),
+    )
+    return Clients(bookings=BookingClient(booking), _http=(booking,))

@@ -1,0 +1,124 @@
+"""Notification service fixtures: the app (real JWKS, recording sender) and event helpers."""
+
+import asyncio
+import itertools
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from notification_service.config import NotificationSettings
+from notification_service.main import build_app
+from notification_service.models import Notification
+from notification_service.sender import MockSender
+from shared.events import Event, stream_for
+from tests.booking_service.harness import jwks_transport  # noqa: F401 (fixture)
+from tests.conftest import REDIS_PREFIX, app_client
+
+_user_ids = itertools.count(81_001)
+
+
+class RecordingSender(MockSender):
+    """The mock sender, counting what it delivered (a notification must never go twice)."""
+
+    def __init__(self) -> None:
+        self.delivered: Counter[int] = Counter()
+
+    async def send(self, notification: Notification) -> None:
+        await super().send(notification)
+        self.delivered[notification.id] += 1
+
+
+class FailingSender:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send(self, notification: Notification) -> None:
+        self.calls += 1
+        raise ConnectionError("SMTP relay unreachable")
+
+
+def make_event(type: str, event_id: uuid.UUID | None = None, **payload: Any) -> Event:
+    return Event(
+        id=event_id or uuid.uuid4(),
+        type=type,
+        source="test",
+        occurred_at=datetime.now(UTC),
+        payload=payload,
+    )
+
+
+async def publish(redis: Redis, keys: Any, event: Event) -> str:
+    """Put the event on its stream, as a producer's outbox relay does."""
+    return await redis.xadd(stream_for(keys, event.type), event.to_fields())
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.1)
+
+
+@dataclass
+class Notifications:
+    app: FastAPI
+    client: httpx.AsyncClient
+    sender: RecordingSender
+    token: Callable[..., str]
+
+    def user(self, role: str = "user") -> tuple[int, dict[str, str]]:
+        """A fresh user id and its Authorization header."""
+        user_id = next(_user_ids)
+        return user_id, {"Authorization": f"Bearer {self.token(user_id, role=role)}"}
+
+    async def publish(self, event: Event) -> str:
+        """Onto the app's own streams (see the fixture: no other service reads them)."""
+        return await publish(self.app.state.redis, self.app.state.keys, event)
+
+    async def mine(self, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+        r = await self.client.get("/api/notifications", headers=headers, params=params)
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    async def of_event(self, event_id: uuid.UUID) -> list[Any]:
+        async with self.app.state.db.engine.connect() as conn:
+            result = await conn.execute(
+                text(
+                    "SELECT id, channel, status, user_id FROM notifications.notifications "
+                    "WHERE event_id = :e ORDER BY channel"
+                ),
+                {"e": event_id},
+            )
+            return list(result)
+
+
+@pytest.fixture(scope="session")
+async def notifications(
+    jwks_transport: httpx.AsyncBaseTransport,  # noqa: F811
+    make_token: Callable[..., str],
+) -> AsyncIterator[Notifications]:
+    # Its own Redis namespace (inside the run's, so it is cleaned up with it): the test events
+    # published for it must not reach the other services' consumers in this run.
+    app = build_app(
+        NotificationSettings(
+            db_pool_size=2,
+            db_max_overflow=4,
+            notification_dispatch_seconds=0.2,
+            redis_prefix=f"{REDIS_PREFIX}notification-tests:",
+        )
+    )
+    app.state.jwks_transport = jwks_transport
+    sender = RecordingSender()
+    app.state.sender = sender
+    async for client in app_client(app):
+        yield Notifications(app, client, sender, make_token)
