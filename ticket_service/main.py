@@ -1,6 +1,81 @@
-from shared.app import create_app
-from ticket_service.config import get_settings
+"""The ticket service's app: routes, and the loops that live with it.
 
-app = create_app(
-    settings=get_settings(), title="Ticket service", description="E-tickets and GST invoices."
-)
+Loops: the outbox relay (ticket.* events to Redis Streams) and the consumer of the booking
+events (`booking.confirmed` issues the ticket, `booking.cancelled` voids it).
+Tests wire the booking service in-process by setting `app.state.transports`
+({"booking": transport}) before the lifespan starts.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.app import create_app
+from shared.background import running
+from shared.events import Event, EventConsumer, OutboxRelay
+from ticket_service import airports, service
+from ticket_service.api import router
+from ticket_service.clients import build_clients
+from ticket_service.config import TicketSettings, get_settings
+from ticket_service.models import outbox, processed_events
+
+
+def build_app(settings: TicketSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        if getattr(state, "clients", None) is None:
+            state.clients = build_clients(state)
+        clients = state.clients
+        await to_thread.run_sync(airports.load)
+        sessionmaker = state.db.sessionmaker
+
+        async def booking_confirmed(event: Event, session: AsyncSession) -> None:
+            await service.on_booking_confirmed(
+                event, session, bookings=clients.bookings, settings=settings
+            )
+
+        state.relay = OutboxRelay(
+            sessionmaker=sessionmaker,
+            redis=state.redis,
+            keys=state.keys,
+            outbox=outbox,
+            source=settings.service_name,
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        state.consumer = EventConsumer(
+            sessionmaker=sessionmaker,
+            redis=state.redis,
+            keys=state.keys,
+            processed=processed_events,
+            group=settings.service_name,
+            handlers={
+                "booking.confirmed": booking_confirmed,
+                "booking.cancelled": service.on_booking_cancelled,
+            },
+            block_ms=settings.consumer_block_ms,
+            reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
+            max_deliveries=settings.consumer_max_deliveries,
+        )
+        loops = [state.relay.run(), state.consumer.run()] if settings.background_tasks else []
+        try:
+            async with running(*loops):
+                yield
+        finally:
+            await clients.aclose()
+
+    return create_app(
+        settings=settings,
+        title="Ticket service",
+        description="E-tickets with 13-digit ticket numbers, GST invoices, and their PDF.",
+        routers=[router],
+        lifespan=lifespan,
+    )
+
+
+app = build_app()

@@ -1,0 +1,141 @@
+"""The booking service, as the ticket service sees it: GET /internal/bookings/{id}.
+
+Its answer is parsed into `BookingView` (the fields a ticket needs, everything else ignored);
+anything unexpected becomes a 502, never a 500 and never a guess.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from shared.errors import BadGateway
+from shared.http import ServiceClient
+from shared.money import Amount
+from ticket_service.errors import BookingNotFound
+
+log = logging.getLogger("ticket.clients")
+
+CONFIRMED = "CONFIRMED"
+
+
+class _Upstream(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class SegmentView(_Upstream):
+    flight_id: int
+    flight_number: str
+    airline: str = ""
+    origin: str
+    destination: str
+    departure_time: datetime
+    arrival_time: datetime
+    cabin: str
+    seats: list[str] = Field(default_factory=list)
+
+
+class SeatView(_Upstream):
+    flight_id: int
+    seat_number: str
+    cabin: str
+    fare: Amount
+    tax: Amount
+    passenger: str | None = None
+
+
+class PassengerView(_Upstream):
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+class FareView(_Upstream):
+    base: Amount
+    taxes: Amount
+    fees: Amount
+    discount: Amount
+    total: Amount
+    currency: str = "INR"
+
+
+class BookingView(_Upstream):
+    id: int
+    reference: str
+    user_id: int
+    status: str
+    segments: list[SegmentView] = Field(min_length=1)
+    seats: list[SeatView] = Field(min_length=1)
+    passengers: list[PassengerView] = Field(default_factory=list)
+    fare: FareView
+    amount_due: Amount
+    currency: str = "INR"
+    discount_code: str | None = None
+    confirmed_at: datetime | None = None
+    # The booking service's whole answer, kept as the ticket's snapshot.
+    raw: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == CONFIRMED
+
+
+class BookingClient:
+    def __init__(self, http: ServiceClient) -> None:
+        self.http = http
+
+    async def get_booking(self, booking_id: int) -> BookingView:
+        """Any booking, by id (service token); `BookingNotFound` if it does not exist."""
+        response = await self.http.get(f"/internal/bookings/{booking_id}")
+        if response.status_code == 404:
+            raise BookingNotFound(f"Booking {booking_id} not found")
+        if response.status_code != 200:
+            raise BadGateway(
+                f"booking service answered {response.status_code}",
+                upstreamCode=_problem_code(response),
+            )
+        try:
+            body = response.json()
+            view = BookingView.model_validate(body)
+        except (ValidationError, ValueError) as exc:
+            log.error("unexpected answer from the booking service: %s", exc)
+            raise BadGateway("booking service answered with an unexpected body") from exc
+        view.raw = body
+        return view
+
+
+def _problem_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+@dataclass
+class Clients:
+    bookings: BookingClient
+    _http: tuple[ServiceClient, ...] = ()
+
+    async def aclose(self) -> None:
+        for http in self._http:
+            await http.aclose()
+
+
+def build_clients(state: Any) -> Clients:
+    """The clients from the settings; `state.transports` ({"booking": transport}) may override."""
+    settings = state.settings
+    transports = getattr(state, "transports", None) or {}
+    bookings = ServiceClient(
+        name="booking",
+        base_url=settings.booking_service_url,
+        tokens=state.service_tokens,
+        timeout=settings.http_timeout_seconds,
+        retries=settings.http_retries,
+        transport=transports.get("booking"),
+    )
+    return Clients(bookings=BookingClient(bookings), _http=(bookings,))

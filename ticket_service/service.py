@@ -1,0 +1,316 @@
+"""Issuing, reading and voiding e-tickets.
+
+A ticket is issued once per booking, whoever asks first: the traveller's
+`POST /api/tickets/generate` or the `booking.confirmed` consumer. Both end in `issue_ticket`,
+which runs under a per-booking advisory lock with a unique `booking_id` as the final guard, so
+concurrent issues of one booking give one ticket. `booking.cancelled` voids the ticket, under the
+same lock, and records the cancellation so that an issue racing it cannot produce a live ticket
+for a cancelled booking.
+
+Every function takes keyword arguments and an explicit session; the public ones commit their
+own transaction, the event handlers run in the consumer's.
+"""
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import Event, publish
+from shared.money import fmt
+from shared.security import Principal
+from ticket_service.clients import BookingClient, BookingView
+from ticket_service.config import TicketSettings
+from ticket_service.errors import BookingNotConfirmed, BookingNotFound, TicketNotFound
+from ticket_service.invoice import draft_invoice
+from ticket_service.models import (
+    ISSUED,
+    VOID,
+    BookingCancellation,
+    Coupon,
+    Invoice,
+    InvoiceCounter,
+    Ticket,
+    outbox,
+    ticket_serial,
+)
+from ticket_service.numbering import (
+    airline_prefix,
+    financial_year,
+    invoice_number,
+    ticket_number,
+)
+
+log = logging.getLogger("ticket.service")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def pdf_path(ticket_id: int) -> str:
+    return f"/api/tickets/{ticket_id}/pdf"
+
+
+async def _lock_booking(session: AsyncSession, booking_id: int) -> None:
+    """Serialise issuing and voiding of one booking until the transaction ends."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"tickets.booking:{booking_id}"},
+    )
+
+
+async def _ticket_of_booking(session: AsyncSession, booking_id: int) -> Ticket | None:
+    return await session.scalar(
+        select(Ticket)
+        .where(Ticket.booking_id == booking_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def _next_invoice_serial(session: AsyncSession, year: str) -> int:
+    """The next serial of the financial year (gapless: the counter row is locked until commit)."""
+    stmt = pg_insert(InvoiceCounter).values(financial_year=year, last_number=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[InvoiceCounter.financial_year],
+        set_={"last_number": InvoiceCounter.last_number + 1},
+    ).returning(InvoiceCounter.last_number)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def _serials(session: AsyncSession, count: int) -> list[int]:
+    rows = await session.execute(
+        select(ticket_serial.next_value()).select_from(func.generate_series(1, count))
+    )
+    return [int(v) for v in rows.scalars()]
+
+
+def issued_payload(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "ticketId": ticket.id,
+        "bookingId": ticket.booking_id,
+        "reference": ticket.reference,
+        "userId": ticket.user_id,
+        "ticketNumbers": [c.ticket_number for c in ticket.coupons],
+        "passengers": list(dict.fromkeys(c.passenger for c in ticket.coupons)),
+        "flightNumbers": list(dict.fromkeys(c.flight_number for c in ticket.coupons)),
+        "invoiceNumber": ticket.invoice.number,
+        "total": fmt(ticket.invoice.total),
+        "currency": ticket.currency,
+        "pdfUrl": pdf_path(ticket.id),
+    }
+
+
+async def issue_ticket(
+    *, session: AsyncSession, booking: BookingView, settings: TicketSettings
+) -> tuple[Ticket, bool]:
+    """Issue the ticket of a CONFIRMED booking, in the caller's transaction; (ticket, created).
+
+    The booking's existing ticket is returned as it is. A booking the booking service has
+    cancelled meanwhile is refused.
+    """
+    await _lock_booking(session, booking.id)
+    existing = await _ticket_of_booking(session, booking.id)
+    if existing is not None:
+        return existing, False
+    if not booking.confirmed or await session.get(BookingCancellation, booking.id) is not None:
+        raise BookingNotConfirmed(
+            f"Booking {booking.reference} is not confirmed",
+            bookingStatus="CANCELLED" if booking.confirmed else booking.status,
+        )
+    draft = draft_invoice(booking)  # refuses a booking whose fare does not add up
+    now = utcnow()
+    ticket_id = await session.scalar(
+        pg_insert(Ticket)
+        .values(
+            booking_id=booking.id,
+            user_id=booking.user_id,
+            reference=booking.reference,
+            status=ISSUED,
+            currency=booking.currency,
+            issued_at=now,
+            snapshot=booking.raw or booking.model_dump(mode="json", by_alias=True),
+        )
+        .on_conflict_do_nothing(index_elements=[Ticket.booking_id])
+        .returning(Ticket.id)
+    )
+    if ticket_id is None:  # the unique booking_id is the last guard behind the lock
+        existing = await _ticket_of_booking(session, booking.id)
+        assert existing is not None
+        return existing, False
+
+    segments = {s.flight_id: s for s in booking.segments}
+    serials = await _serials(session, len(draft.lines))
+    for position, (line, serial) in enumerate(zip(draft.lines, serials, strict=True)):
+        seg = segments[line["flightId"]]
+        prefix = airline_prefix(
+            airline=seg.airline,
+            flight_number=seg.flight_number,
+            default=settings.ticket_default_airline_prefix,
+        )
+        session.add(
+            Coupon(
+                ticket_id=ticket_id,
+                position=position,
+                ticket_number=ticket_number(prefix, serial),
+                passenger=line["passenger"],
+                flight_id=seg.flight_id,
+                flight_number=seg.flight_number,
+                airline=seg.airline,
+                origin=seg.origin,
+                destination=seg.destination,
+                departure_time=seg.departure_time,
+                arrival_time=seg.arrival_time,
+                cabin=line["cabin"],
+                seat_number=line["seatNumber"],
+            )
+        )
+    year = financial_year(now)
+    serial = await _next_invoice_serial(session, year)
+    first = booking.passengers[0] if booking.passengers else None
+    session.add(
+        Invoice(
+            ticket_id=ticket_id,
+            number=invoice_number(settings.invoice_prefix, year, serial),
+            financial_year=year,
+            lines=draft.lines,
+            base=draft.base,
+            gst=draft.gst,
+            fees=draft.fees,
+            discount=draft.discount,
+            total=draft.total,
+            total_in_words=draft.total_in_words,
+            currency=draft.currency,
+            seller={
+                "name": settings.invoice_seller_name,
+                "gstin": settings.invoice_seller_gstin,
+                "address": settings.invoice_seller_address,
+            },
+            billed_to={
+                "userId": booking.user_id,
+                "name": first.name if first else None,
+                "email": first.email if first else None,
+            },
+            issued_at=now,
+        )
+    )
+    await session.flush()
+    ticket = await _ticket_of_booking(session, booking.id)
+    assert ticket is not None
+    await publish(session, outbox, type="ticket.issued", payload=issued_payload(ticket))
+    log.info("ticket %s issued for booking %s", ticket.id, booking.reference)
+    return ticket, True
+
+
+async def generate_ticket(
+    *,
+    session: AsyncSession,
+    bookings: BookingClient,
+    settings: TicketSettings,
+    user: Principal,
+    booking_id: int,
+) -> tuple[Ticket, bool]:
+    """The caller's booking's ticket: issued now (created) or the one issued before."""
+    booking = await bookings.get_booking(booking_id)
+    if booking.user_id != user.user_id:
+        raise BookingNotFound(f"Booking {booking_id} not found")
+    if not booking.confirmed:
+        raise BookingNotConfirmed(
+            f"Booking {booking.reference} is {booking.status.lower()}, not confirmed",
+            bookingStatus=booking.status,
+        )
+    async with session.begin():
+        return await issue_ticket(session=session, booking=booking, settings=settings)
+
+
+async def get_ticket(*, session: AsyncSession, ticket_id: int, user: Principal) -> Ticket:
+    """The caller's ticket; someone else's is as absent as a missing one."""
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None or ticket.user_id != user.user_id:
+        raise TicketNotFound(f"Ticket {ticket_id} not found")
+    return ticket
+
+
+async def list_tickets(
+    *, session: AsyncSession, user: Principal, booking_id: int | None, limit: int
+) -> list[Ticket]:
+    """The caller's tickets, newest first (optionally of one booking)."""
+    query = select(Ticket).where(Ticket.user_id == user.user_id)
+    if booking_id is not None:
+        query = query.where(Ticket.booking_id == booking_id)
+    return list((await session.scalars(query.order_by(Ticket.id.desc()).limit(limit))).all())
+
+
+async def void_booking_ticket(
+    *, session: AsyncSession, booking_id: int, reason: str | None
+) -> Ticket | None:
+    """The booking was cancelled: void its ticket (if any), and never issue one after.
+
+    Runs in the caller's transaction; returns the ticket it voided.
+    """
+    await _lock_booking(session, booking_id)
+    await session.execute(
+        pg_insert(BookingCancellation)
+        .values(booking_id=booking_id, reason=reason)
+        .on_conflict_do_nothing(index_elements=[BookingCancellation.booking_id])
+    )
+    voided_id = await session.scalar(
+        update(Ticket)
+        .where(Ticket.booking_id == booking_id, Ticket.status == ISSUED)
+        .values(status=VOID, voided_at=utcnow(), void_reason=reason)
+        .returning(Ticket.id)
+    )
+    if voided_id is None:
+        return None
+    ticket = await session.get(Ticket, voided_id, populate_existing=True)
+    assert ticket is not None
+    await publish(
+        session,
+        outbox,
+        type="ticket.voided",
+        payload={
+            "ticketId": ticket.id,
+            "bookingId": ticket.booking_id,
+            "reference": ticket.reference,
+            "userId": ticket.user_id,
+            "ticketNumbers": [c.ticket_number for c in ticket.coupons],
+            "reason": reason,
+        },
+    )
+    log.info("ticket %s voided: booking %s cancelled", ticket.id, ticket.reference)
+    return ticket
+
+
+# Event handlers (run by the consumer, in its transaction) ----------------------------------
+
+
+async def on_booking_confirmed(
+    event: Event, session: AsyncSession, *, bookings: BookingClient, settings: TicketSettings
+) -> None:
+    """`booking.confirmed`: issue the ticket (the traveller's generate then returns it)."""
+    booking_id = int(event.payload["bookingId"])
+    try:
+        booking = await bookings.get_booking(booking_id)
+    except BookingNotFound:
+        log.warning("booking.confirmed for booking %s, which does not exist", booking_id)
+        return
+    if not booking.confirmed:
+        log.info("booking %s is %s now: no ticket", booking.reference, booking.status)
+        return
+    try:
+        await issue_ticket(session=session, booking=booking, settings=settings)
+    except BookingNotConfirmed:
+        log.info("booking %s was cancelled meanwhile: no ticket", booking.reference)
+
+
+async def on_booking_cancelled(event: Event, session: AsyncSession) -> None:
+    """`booking.cancelled`: void the booking's ticket."""
+    reason = event.payload.get("reason")
+    await void_booking_ticket(
+        session=session,
+        booking_id=int(event.payload["bookingId"]),
+        reason=str(reason)[:200] if reason else "BOOKING_CANCELLED",
+    )
