@@ -7,6 +7,9 @@ factory turns every one into `application/problem+json` with a stable machine `c
 from typing import Any, ClassVar
 
 PROBLEM_JSON = "application/problem+json"
+PROBLEM_MEMBERS = frozenset(
+    {"type", "title", "status", "detail", "code", "instance", "requestId", "request_id", "headers"}
+)
 
 
 class DomainError(Exception):
@@ -20,7 +23,9 @@ class DomainError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.headers = headers or {}
-        self.extra = extra  # extra members of the problem document (camelCase keys)
+        # Extra members of the problem document (camelCase keys); the standard members
+        # cannot be overridden this way.
+        self.extra = {k: v for k, v in extra.items() if k not in PROBLEM_MEMBERS}
 
 
 class BadRequest(DomainError):

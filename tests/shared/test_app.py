@@ -58,6 +58,10 @@ def routes() -> APIRouter:
     async def integrity(session: SessionDep) -> None:
         await session.execute(text("SELECT 1/0"))
 
+    @router.get("/clash")
+    async def clash() -> None:
+        raise SeatUnavailable("Seat 12A is not available", status="held", code="X", seats=["12A"])
+
     @router.get("/throttled")
     async def throttled() -> None:
         raise TooManyRequests("Slow down", retry_after=7)
@@ -280,3 +284,10 @@ async def test_an_unreachable_redis_is_a_503_problem() -> None:
     )
     async with serve(app) as c:
         assert_problem(await c.get("/redis"), 503, "SERVICE_UNAVAILABLE")
+
+
+async def test_extra_members_cannot_clash_with_the_standard_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    body = assert_problem(await client.get("/clash"), 409, "SEAT_UNAVAILABLE")
+    assert body["seats"] == ["12A"]
