@@ -52,13 +52,16 @@ async def new_flight(
     duration: timedelta = timedelta(hours=2),
     economy: str = "4500.00",
     business: str = "12000.00",
+    airline_code: str = "QB",
+    airline: str | None = None,
 ) -> int:
     """A new flight (an A321), created by an administrator through the flight search API."""
     departure = datetime.now(UTC).replace(microsecond=0) + departs_in
     r = await flight_search["client"].post(
         "/api/flights",
         json={
-            "flightNumber": f"QB{next(_flight_numbers)}",
+            "flightNumber": f"{airline_code}{next(_flight_numbers)}",
+            "airline": airline,
             "origin": origin,
             "destination": destination,
             "departureTime": departure.isoformat(),

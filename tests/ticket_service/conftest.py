@@ -21,6 +21,7 @@ from sqlalchemy import text
 from shared.events import EventConsumer
 from tests.booking_service.harness import (  # noqa: F401 (fixtures)
     Stack,
+    flight_search_app,
     jwks_transport,
     new_flight,
     new_user,
@@ -58,7 +59,8 @@ class Tickets:
         self, headers: dict[str, str], *seats: str, flight_id: int | None = None, **flight: Any
     ) -> dict[str, Any]:
         """A real CONFIRMED booking: held, booked and paid through the real services."""
-        flight_id = flight_id or new_flight(**flight)
+        flight.setdefault("airline_code", "AI")  # Air India: e-ticket prefix 098
+        flight_id = flight_id or await new_flight(**flight)
         return await self.stack.paid(headers, flight_id, *(seats or ("12A",)))
 
     async def sql(self, query: str, **params: Any) -> list[Any]:

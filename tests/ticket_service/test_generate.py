@@ -5,7 +5,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from tests.booking_service.harness import DECLINE_CARD, SUCCESS_CARD, catalog, new_flight
+from tests.booking_service.harness import DECLINE_CARD, SUCCESS_CARD, new_flight
 from tests.ticket_service.conftest import Tickets
 
 TICKET_NUMBER = re.compile(r"^[0-9]{13}$")
@@ -121,9 +121,15 @@ async def test_concurrent_generates_issue_one_ticket(tickets: Tickets, user) -> 
 async def test_one_number_per_passenger_and_flight_all_unique(tickets: Tickets, user) -> None:
     """A one-stop booking: two flights x two passengers = four distinct e-ticket numbers."""
     _, headers = user
-    first = new_flight(origin="DEL", destination="BOM", departs_in=timedelta(days=4))
-    second = new_flight(
-        origin="BOM", destination="BLR", departs_in=timedelta(days=4, hours=3), duration=HOURS_2
+    first = await new_flight(
+        origin="DEL", destination="BOM", departs_in=timedelta(days=4), airline_code="AI"
+    )
+    second = await new_flight(
+        origin="BOM",
+        destination="BLR",
+        departs_in=timedelta(days=4, hours=3),
+        duration=HOURS_2,
+        airline_code="AI",
     )
     holds = [
         await tickets.stack.hold(headers, first, "20A", "20B"),
@@ -156,10 +162,8 @@ async def test_one_number_per_passenger_and_flight_all_unique(tickets: Tickets, 
 
 async def test_airline_prefix_and_numbers_unique_across_tickets(tickets: Tickets, user) -> None:
     _, headers = user
-    indigo = new_flight()
-    catalog[indigo].update(flightNumber=f"6E{indigo % 10000}", airline="IndiGo")
-    unknown = new_flight()
-    catalog[unknown].update(flightNumber=f"QP{unknown % 10000}", airline="Akasa Air")
+    indigo = await new_flight(airline_code="6E")
+    unknown = await new_flight(airline_code="QP", airline="Akasa Air")
     a = await tickets.issued(
         headers, (await tickets.confirmed_booking(headers, flight_id=indigo))["id"]
     )
@@ -191,7 +195,7 @@ async def test_invoice_with_a_discount_adds_up_to_the_amount_paid(
     tickets: Tickets, user, service_headers
 ) -> None:
     _, headers = user
-    booking = await tickets.stack.booked(headers, new_flight(economy="4567.89"), "16A", "16B")
+    booking = await tickets.stack.booked(headers, await new_flight(economy="4567.89"), "16A", "16B")
     r = await tickets.stack.bookings.post(
         f"/internal/bookings/{booking['id']}/discount",
         json={"code": "FLY100", "discount": "100.00"},
@@ -229,7 +233,7 @@ async def test_invoice_numbers_are_sequential(tickets: Tickets, user) -> None:
 
 async def test_only_a_confirmed_booking_is_ticketed(tickets: Tickets, user) -> None:
     _, headers = user
-    pending = await tickets.stack.booked(headers, new_flight(), "17A")
+    pending = await tickets.stack.booked(headers, await new_flight(), "17A")
     r = await tickets.generate(headers, pending["id"])
     assert r.status_code == 409, r.text
     body = r.json()
