@@ -35,6 +35,13 @@ TEST_DATABASE_URL = (
 )
 REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 REDIS_PREFIX = f"fbtest:{RUN_ID}:"
+# The e2e processes' own database and key space (under the run's prefix, so cleaned up with it).
+E2E_DATABASE_URL = (
+    make_url(BASE_DATABASE_URL)
+    .set(database=f"fb_test_{RUN_ID}_e2e")
+    .render_as_string(hide_password=False)
+)
+E2E_REDIS_PREFIX = f"{REDIS_PREFIX}e2e:"
 TMP = Path(tempfile.mkdtemp(prefix=f"fbtest-{RUN_ID}-"))
 
 SIGNING_KEY = Ed25519PrivateKey.generate()
@@ -60,12 +67,12 @@ TEST_ENV = {
 os.environ.update(TEST_ENV)
 
 
-def run_manage(*args: str) -> None:
+def run_manage(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run(
         [sys.executable, "-m", "shared.manage", *args],
         cwd=ROOT,
         check=True,
-        env={**os.environ, **TEST_ENV},
+        env={**os.environ, **TEST_ENV, **(env or {})},
     )
 
 

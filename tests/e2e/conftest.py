@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TMP
+from tests.conftest import E2E_DATABASE_URL, E2E_REDIS_PREFIX, TMP, run_manage
 from tests.e2e.stack import Stack, base_environment
 
 
@@ -24,12 +24,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack(test_database: str) -> Iterator[Stack]:
-    """All nine services and the gateway, healthy; torn down at the end of the run."""
+    """All nine services and the gateway, healthy; torn down at the end of the run.
+
+    The processes get a database and a Redis prefix of their own: their event consumers,
+    sweepers and payment recovery must never act on the in-process tests' data (nor theirs
+    on the processes'), whatever order the tests run in.
+    """
     log_dir = TMP / "e2e-logs"
     log_dir.mkdir(exist_ok=True)
+    own = {"DATABASE_URL": E2E_DATABASE_URL, "REDIS_PREFIX": E2E_REDIS_PREFIX}
+    run_manage("check", "--wait", "20", env=own)
+    run_manage("migrate", env=own)
     stack = Stack(
         log_dir=log_dir,
-        base_env=base_environment(LOG_LEVEL="INFO"),
+        base_env=base_environment(LOG_LEVEL="INFO", **own),
         # The shared gateway must never throttle the suite (every test comes from one address);
         # the rate limit itself is tested on a gateway of its own.
         gateway_env={"RATE_LIMIT_PER_USER": "1000000", "RATE_LIMIT_PER_ADDRESS": "1000000"},
@@ -39,6 +47,7 @@ def stack(test_database: str) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+        run_manage("dropdb", env=own)
 
 
 @pytest.fixture(scope="session")

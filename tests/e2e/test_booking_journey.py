@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.conftest import TEST_DATABASE_URL
+from tests.conftest import E2E_DATABASE_URL
 from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
@@ -30,7 +30,7 @@ async def reference_data(stack: Stack) -> None:
     from flight_search_service.airports import load_reference_data
     from shared.db import Database
 
-    db = Database(TEST_DATABASE_URL, pool_size=1, max_overflow=0)
+    db = Database(E2E_DATABASE_URL, pool_size=1, max_overflow=0)
     try:
         async with db.sessionmaker() as session:
             await load_reference_data(session=session)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import REDIS_PREFIX
+from tests.conftest import E2E_REDIS_PREFIX
 from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Process, Stack
@@ -24,7 +24,7 @@ def limited_gateway(stack: Stack) -> Iterator[Process]:
         RATE_LIMIT_PER_ADDRESS=str(PER_ADDRESS),
         RATE_LIMIT_WINDOW_SECONDS="60",
         # counters of its own, apart from the main gateway's
-        REDIS_PREFIX=f"{REDIS_PREFIX}limited:",
+        REDIS_PREFIX=f"{E2E_REDIS_PREFIX}limited:",
     )
     yield proc
     proc.stop()

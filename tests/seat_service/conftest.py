@@ -19,7 +19,9 @@ from shared.security import InvalidToken, mint_service_token, verify_service_tok
 from shared.settings import DEV_SERVICE_TOKEN_SECRET
 from tests.conftest import REDIS_PREFIX, app_client
 
-_flight_ids = itertools.count(1001)
+# Far above the ids the real flight search app hands out to other tests in the same run
+# (whose flight.created events the seat consumer may also see).
+_flight_ids = itertools.count(900_000_001)
 _user_ids = itertools.count(5001)
 
 # Flights the stand-in flight search service knows, by id.
@@ -106,7 +108,7 @@ async def seat_apps(jwks_transport: httpx.AsyncBaseTransport) -> AsyncIterator[S
             # Small pools: Postgres' connections are shared with everything else on the machine.
             app = build_app(SeatSettings(**{"db_pool_size": 5, "db_max_overflow": 5, **overrides}))
             app.state.jwks_transport = jwks_transport
-            app.state.flight_search_transport = httpx.ASGITransport(app=flight_search_stub())
+            app.state.transports = {"flight-search": httpx.ASGITransport(app=flight_search_stub())}
             client = await stack.enter_async_context(asynccontextmanager(app_client)(app))
             return app, client
 
