@@ -11,7 +11,6 @@ rolls back and the booking is as it was. Releasing seat holds is best-effort aft
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -44,6 +43,7 @@ from booking_service.models import (
     outbox,
 )
 from booking_service.service import event_payload, lock_booking, utcnow
+from shared.background import Alarm, stop_if_cancelled
 from shared.events import Event, publish
 from shared.money import fmt
 from shared.security import Principal
@@ -424,19 +424,18 @@ class Sweeper:
     def __init__(self, job: Callable[[], Awaitable[object]], *, interval: float) -> None:
         self.job = job
         self.interval = interval
-        self._wake = asyncio.Event()
+        self._alarm = Alarm()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._alarm.wake()
 
     async def run(self) -> None:
         while True:
+            stop_if_cancelled()
             try:
                 await self.job()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("booking sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
-            self._wake.clear()
+            await self._alarm.sleep(self.interval)

@@ -1,13 +1,13 @@
 """The loop that delivers queued notifications: every few seconds, or at once when woken."""
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notification_service import service
 from notification_service.sender import Sender
+from shared.background import Alarm, stop_if_cancelled
 
 log = logging.getLogger("notification.dispatcher")
 
@@ -25,10 +25,10 @@ class Dispatcher:
         self.sender = sender
         self.interval = interval
         self.max_attempts = max_attempts
-        self._wake = asyncio.Event()
+        self._alarm = Alarm()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._alarm.wake()
 
     async def run_once(self) -> int:
         return await service.deliver_pending(
@@ -37,12 +37,11 @@ class Dispatcher:
 
     async def run(self) -> None:
         while True:
+            stop_if_cancelled()
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("notification dispatch failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
-            self._wake.clear()
+            await self._alarm.sleep(self.interval)

@@ -1,6 +1,7 @@
 """Background loops (outbox relay, event consumers, sweepers) that live as long as the app."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -8,9 +9,22 @@ from contextlib import asynccontextmanager
 log = logging.getLogger("shared.background")
 
 
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop.
+
+    A loop calls this each round: a library that swallows the CancelledError of a blocking
+    call (a Redis XREADGROUP, say) would otherwise keep the loop, and the app's shutdown,
+    going forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def every(seconds: float, job: Callable[[], Awaitable[object]], *, name: str) -> None:
     """Run `job` every `seconds` forever; a failing run is logged and the loop goes on."""
     while True:
+        stop_if_cancelled()
         try:
             await job()
         except asyncio.CancelledError:
@@ -30,3 +44,24 @@ async def running(*loops: Awaitable[None]) -> AsyncIterator[list[asyncio.Task[No
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Alarm:
+    """A sleep that ends early when woken: the wait between runs of a loop like the outbox relay.
+
+    It waits with `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11 `wait_for` can
+    swallow a cancellation that arrives together with the wake-up, and the loop (and with it
+    the app's shutdown) would never end.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+        self._event.clear()

@@ -13,7 +13,6 @@ to the dead-letter stream `<prefix>events:dead` and is acknowledged.
 """
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -45,6 +44,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.background import Alarm, stop_if_cancelled
 from shared.logging import request_id_var
 from shared.metrics import EVENTS_HANDLED, EVENTS_PUBLISHED
 from shared.redis import Keys
@@ -153,11 +153,11 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.stream_maxlen = stream_maxlen
-        self._wake = asyncio.Event()
+        self._alarm = Alarm()
 
     def wake(self) -> None:
         """Relay now rather than at the next poll (call after committing events)."""
-        self._wake.set()
+        self._alarm.wake()
 
     async def relay_once(self) -> int:
         ob = self.outbox
@@ -206,6 +206,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         while True:
+            stop_if_cancelled()
             try:
                 sent = await self.relay_once()
             except asyncio.CancelledError:
@@ -215,12 +216,7 @@ class OutboxRelay:
                 sent = 0
                 await asyncio.sleep(self.poll_seconds)
             if sent < self.batch_size:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
-                # that arrives as the wake-up does, and the relay would never stop.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.poll_seconds):
-                        await self._wake.wait()
-                self._wake.clear()
+                await self._alarm.sleep(self.poll_seconds)
 
 
 Handler = Callable[[Event, AsyncSession], Awaitable[None]]
@@ -380,6 +376,7 @@ class EventConsumer:
         next_reclaim = loop.time()
         groups_ready = False
         while True:
+            stop_if_cancelled()
             try:
                 if not groups_ready:
                     # Inside the loop: Redis may be down at start-up, and a restarted Redis
@@ -403,3 +400,34 @@ class EventConsumer:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def relay_for(state: Any, outbox: Table) -> OutboxRelay:
+    """The outbox relay of an app, configured from its settings (`app.state`)."""
+    settings = state.settings
+    return OutboxRelay(
+        sessionmaker=state.db.sessionmaker,
+        redis=state.redis,
+        keys=state.keys,
+        outbox=outbox,
+        source=settings.service_name,
+        poll_seconds=settings.outbox_poll_seconds,
+    )
+
+
+def consumer_for(
+    state: Any, *, processed: Table, handlers: Mapping[str, Handler], group: str | None = None
+) -> EventConsumer:
+    """An app's event consumer (group: the service's name), configured from its settings."""
+    settings = state.settings
+    return EventConsumer(
+        sessionmaker=state.db.sessionmaker,
+        redis=state.redis,
+        keys=state.keys,
+        processed=processed,
+        group=group or settings.service_name,
+        handlers=handlers,
+        block_ms=settings.consumer_block_ms,
+        reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
+        max_deliveries=settings.consumer_max_deliveries,
+    )
