@@ -23,7 +23,7 @@ from booking_service.errors import (
     SeatAlreadySold,
 )
 from shared.errors import BadGateway, DomainError
-from shared.http import ServiceClient
+from shared.http import ServiceClient, service_client
 from shared.money import Amount
 
 log = logging.getLogger("booking.clients")
@@ -285,23 +285,10 @@ class Clients:
 
 def build_clients(state: Any) -> Clients:
     """The clients from the settings; `state.transports` (name -> transport) may override."""
-    settings = state.settings
-    transports = getattr(state, "transports", None) or {}
-
-    def client(name: str, url: str) -> ServiceClient:
-        return ServiceClient(
-            name=name,
-            base_url=url,
-            tokens=state.service_tokens,
-            timeout=settings.http_timeout_seconds,
-            retries=settings.http_retries,
-            transport=transports.get(name),
-        )
-
-    flights = client("flight-search", settings.flight_search_url)
-    seats = client("seat", settings.seat_service_url)
-    payments = client("payment", settings.payment_service_url)
-    auth = client("auth", settings.auth_service_url)
+    flights = service_client(state, "flight-search")
+    seats = service_client(state, "seat")
+    payments = service_client(state, "payment")
+    auth = service_client(state, "auth")
     return Clients(
         flights=FlightClient(flights),
         seats=SeatClient(seats),

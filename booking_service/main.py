@@ -20,7 +20,7 @@ from booking_service.config import BookingSettings, get_settings
 from booking_service.models import outbox, processed_events
 from shared.app import create_app
 from shared.background import running
-from shared.events import Event, EventConsumer, OutboxRelay
+from shared.events import Event, consumer_for, relay_for
 
 
 def build_app(settings: BookingSettings | None = None) -> FastAPI:
@@ -41,24 +41,9 @@ def build_app(settings: BookingSettings | None = None) -> FastAPI:
             await lifecycle.on_flight_cancelled(event, session)
             asyncio.get_running_loop().call_later(0.1, sweeper.wake)  # after the commit
 
-        state.relay = OutboxRelay(
-            sessionmaker=sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
-            outbox=outbox,
-            source=settings.service_name,
-            poll_seconds=settings.outbox_poll_seconds,
-        )
-        state.consumer = EventConsumer(
-            sessionmaker=sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
-            processed=processed_events,
-            group=settings.service_name,
-            handlers={"flight.cancelled": flight_cancelled},
-            block_ms=settings.consumer_block_ms,
-            reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
-            max_deliveries=settings.consumer_max_deliveries,
+        state.relay = relay_for(state, outbox)
+        state.consumer = consumer_for(
+            state, processed=processed_events, handlers={"flight.cancelled": flight_cancelled}
         )
         state.sweeper = sweeper
         loops = (

@@ -20,7 +20,7 @@ from discount_service.errors import (
     PaymentInProgress,
 )
 from shared.errors import BadGateway, DomainError
-from shared.http import ServiceClient
+from shared.http import ServiceClient, service_client
 from shared.money import Amount, fmt
 
 log = logging.getLogger("discount.clients")
@@ -141,14 +141,5 @@ class Clients:
 
 def build_clients(state: Any) -> Clients:
     """The clients from the settings; `state.transports` ({"booking": transport}) may override."""
-    settings = state.settings
-    transports = getattr(state, "transports", None) or {}
-    booking = ServiceClient(
-        name="booking",
-        base_url=settings.booking_service_url,
-        tokens=state.service_tokens,
-        timeout=settings.http_timeout_seconds,
-        retries=settings.http_retries,
-        transport=transports.get("booking"),
-    )
+    booking = service_client(state, "booking")
     return Clients(bookings=BookingClient(booking), _http=(booking,))

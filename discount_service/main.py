@@ -16,7 +16,7 @@ from discount_service.consumers import GROUP, booking_event_handlers
 from discount_service.models import outbox, processed_events
 from shared.app import create_app
 from shared.background import running
-from shared.events import EventConsumer, OutboxRelay
+from shared.events import consumer_for, relay_for
 
 
 def build_app(settings: DiscountSettings | None = None) -> FastAPI:
@@ -26,25 +26,9 @@ def build_app(settings: DiscountSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
         state.clients = build_clients(state)
-        sessionmaker = state.db.sessionmaker
-        state.relay = OutboxRelay(
-            sessionmaker=sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
-            outbox=outbox,
-            source=settings.service_name,
-            poll_seconds=settings.outbox_poll_seconds,
-        )
-        state.consumer = EventConsumer(
-            sessionmaker=sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
-            processed=processed_events,
-            group=GROUP,
-            handlers=booking_event_handlers(),
-            block_ms=settings.consumer_block_ms,
-            reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
-            max_deliveries=settings.consumer_max_deliveries,
+        state.relay = relay_for(state, outbox)
+        state.consumer = consumer_for(
+            state, processed=processed_events, handlers=booking_event_handlers(), group=GROUP
         )
         loops = [state.relay.run(), state.consumer.run()] if settings.background_tasks else []
         try:

@@ -11,7 +11,7 @@ from flight_search_service.consumers import GROUP, seat_event_handlers
 from flight_search_service.models import outbox, processed_events
 from shared.app import create_app
 from shared.background import running
-from shared.events import EventConsumer, OutboxRelay
+from shared.events import consumer_for, relay_for
 
 
 def build_app(settings: FlightSearchSettings | None = None) -> FastAPI:
@@ -25,25 +25,13 @@ def build_app(settings: FlightSearchSettings | None = None) -> FastAPI:
             state.redis, state.keys, ttl_seconds=settings.search_cache_ttl_seconds
         )
         # flight.created / flight.cancelled leave through the outbox ...
-        state.relay = OutboxRelay(
-            sessionmaker=state.db.sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
-            outbox=outbox,
-            source=settings.service_name,
-            poll_seconds=settings.outbox_poll_seconds,
-        )
+        state.relay = relay_for(state, outbox)
         # ... and the seat service's availability events come in here.
-        state.consumer = EventConsumer(
-            sessionmaker=state.db.sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
+        state.consumer = consumer_for(
+            state,
             processed=processed_events,
-            group=GROUP,
             handlers=seat_event_handlers(cache=state.search_cache),
-            block_ms=settings.consumer_block_ms,
-            reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
-            max_deliveries=settings.consumer_max_deliveries,
+            group=GROUP,
         )
         async with running(state.relay.run(), state.consumer.run()):
             yield

@@ -18,7 +18,7 @@ from notification_service.models import outbox
 from notification_service.sender import MockSender
 from shared.app import create_app
 from shared.background import running
-from shared.events import OutboxRelay
+from shared.events import relay_for
 
 
 def build_app(settings: NotificationSettings | None = None) -> FastAPI:
@@ -43,14 +43,7 @@ def build_app(settings: NotificationSettings | None = None) -> FastAPI:
             settings=settings,
             on_queued=state.dispatcher.wake,
         )
-        state.relay = OutboxRelay(
-            sessionmaker=sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
-            outbox=outbox,
-            source=settings.service_name,
-            poll_seconds=settings.outbox_poll_seconds,
-        )
+        state.relay = relay_for(state, outbox)
         loops = (
             [state.consumer.run(), state.dispatcher.run(), state.relay.run()]
             if settings.background_tasks

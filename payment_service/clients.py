@@ -14,7 +14,7 @@ import httpx
 
 from payment_service.errors import Relayed
 from shared.errors import BadGateway
-from shared.http import ServiceClient
+from shared.http import ServiceClient, service_client
 
 _PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "instance", "requestId", "errors"}
 
@@ -132,14 +132,5 @@ class Clients:
 
 def build_clients(state: Any) -> Clients:
     """The clients from the settings; `state.transports` (name -> transport) may override."""
-    settings = state.settings
-    transports = getattr(state, "transports", None) or {}
-    bookings = ServiceClient(
-        name="booking",
-        base_url=settings.booking_service_url,
-        tokens=state.service_tokens,
-        timeout=settings.http_timeout_seconds,
-        retries=settings.http_retries,
-        transport=transports.get("booking"),
-    )
+    bookings = service_client(state, "booking")
     return Clients(bookings=BookingClient(bookings), _http=(bookings,))

@@ -17,7 +17,7 @@ from payment_service.config import PaymentSettings, get_settings
 from payment_service.models import outbox
 from shared.app import create_app
 from shared.background import every, running
-from shared.events import OutboxRelay
+from shared.events import relay_for
 
 
 def build_app(settings: PaymentSettings | None = None) -> FastAPI:
@@ -28,14 +28,7 @@ def build_app(settings: PaymentSettings | None = None) -> FastAPI:
         state = app.state
         state.clients = build_clients(state)
         state.gateway = CardGateway(state.db.sessionmaker)
-        state.relay = OutboxRelay(
-            sessionmaker=state.db.sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
-            outbox=outbox,
-            source=settings.service_name,
-            poll_seconds=settings.outbox_poll_seconds,
-        )
+        state.relay = relay_for(state, outbox)
 
         async def recover() -> int:
             return await service.recover_once(

@@ -14,8 +14,8 @@ from seat_service.holds import HoldStore
 from seat_service.models import outbox, processed_events
 from shared.app import create_app
 from shared.background import every, running
-from shared.events import EventConsumer, OutboxRelay
-from shared.http import ServiceClient
+from shared.events import consumer_for, relay_for
+from shared.http import service_client
 
 
 @asynccontextmanager
@@ -23,33 +23,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
     settings: SeatSettings = state.settings
     state.holds = HoldStore(state.redis, state.keys)
-    # Tests may serve the flight search service in-process via `flight_search_transport`.
-    state.flight_search = ServiceClient(
-        name="flight-search",
-        base_url=settings.flight_search_url,
-        tokens=state.service_tokens,
-        timeout=settings.http_timeout_seconds,
-        retries=settings.http_retries,
-        transport=getattr(state, "flight_search_transport", None),
-    )
-    state.relay = OutboxRelay(
-        sessionmaker=state.db.sessionmaker,
-        redis=state.redis,
-        keys=state.keys,
-        outbox=outbox,
-        source=settings.service_name,
-        poll_seconds=settings.outbox_poll_seconds,
-    )
-    consumer = EventConsumer(
-        sessionmaker=state.db.sessionmaker,
-        redis=state.redis,
-        keys=state.keys,
+    state.flight_search = service_client(state, "flight-search")
+    state.relay = relay_for(state, outbox)
+    consumer = consumer_for(
+        state,
         processed=processed_events,
-        group="seat",
         handlers={"flight.created": on_flight_created, "flight.cancelled": on_flight_cancelled},
-        block_ms=settings.consumer_block_ms,
-        reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
-        max_deliveries=settings.consumer_max_deliveries,
     )
     state.consumer = consumer
 

@@ -110,3 +110,21 @@ class ServiceClient:
 
     async def post(self, path: str, **kw: Any) -> httpx.Response:
         return await self.request("POST", path, **kw)
+
+
+def service_client(state: Any, name: str) -> ServiceClient:
+    """A client of the service `name` (as in `shared.services`), configured from the app's settings.
+
+    Tests route it in-process by setting `app.state.transports = {name: transport}` before the
+    app starts.
+    """
+    settings = state.settings
+    transports = getattr(state, "transports", None) or {}
+    return ServiceClient(
+        name=name,
+        base_url=settings.service_urls[name],
+        tokens=state.service_tokens,
+        timeout=settings.http_timeout_seconds,
+        retries=settings.http_retries,
+        transport=transports.get(name),
+    )

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from shared.errors import BadGateway
-from shared.http import ServiceClient
+from shared.http import ServiceClient, service_client
 from shared.money import Amount
 from ticket_service.errors import BookingNotFound
 
@@ -128,14 +128,5 @@ class Clients:
 
 def build_clients(state: Any) -> Clients:
     """The clients from the settings; `state.transports` ({"booking": transport}) may override."""
-    settings = state.settings
-    transports = getattr(state, "transports", None) or {}
-    bookings = ServiceClient(
-        name="booking",
-        base_url=settings.booking_service_url,
-        tokens=state.service_tokens,
-        timeout=settings.http_timeout_seconds,
-        retries=settings.http_retries,
-        transport=transports.get("booking"),
-    )
+    bookings = service_client(state, "booking")
     return Clients(bookings=BookingClient(bookings), _http=(bookings,))

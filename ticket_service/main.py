@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.app import create_app
 from shared.background import running
-from shared.events import Event, EventConsumer, OutboxRelay
+from shared.events import Event, consumer_for, relay_for
 from ticket_service import airports, service
 from ticket_service.api import router
 from ticket_service.clients import build_clients
@@ -33,34 +33,20 @@ def build_app(settings: TicketSettings | None = None) -> FastAPI:
             state.clients = build_clients(state)
         clients = state.clients
         await to_thread.run_sync(airports.load)
-        sessionmaker = state.db.sessionmaker
 
         async def booking_confirmed(event: Event, session: AsyncSession) -> None:
             await service.on_booking_confirmed(
                 event, session, bookings=clients.bookings, settings=settings
             )
 
-        state.relay = OutboxRelay(
-            sessionmaker=sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
-            outbox=outbox,
-            source=settings.service_name,
-            poll_seconds=settings.outbox_poll_seconds,
-        )
-        state.consumer = EventConsumer(
-            sessionmaker=sessionmaker,
-            redis=state.redis,
-            keys=state.keys,
+        state.relay = relay_for(state, outbox)
+        state.consumer = consumer_for(
+            state,
             processed=processed_events,
-            group=settings.service_name,
             handlers={
                 "booking.confirmed": booking_confirmed,
                 "booking.cancelled": service.on_booking_cancelled,
             },
-            block_ms=settings.consumer_block_ms,
-            reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
-            max_deliveries=settings.consumer_max_deliveries,
         )
         loops = [state.relay.run(), state.consumer.run()] if settings.background_tasks else []
         try:

@@ -315,7 +315,7 @@ async def stacks(
         flights = httpx.ASGITransport(app=flight_search_app)
         for app in (seat_app, booking_app, payment_app):
             app.state.jwks_transport = jwks_transport
-        seat_app.state.flight_search_transport = flights
+        seat_app.state.transports = {"flight-search": flights}
         booking_app.state.transports = {
             "flight-search": flights,
             "seat": httpx.ASGITransport(app=seat_app),
