@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import E2E_DATABASE_URL, E2E_REDIS_PREFIX, TMP, run_manage
+from tests.e2e.checks import bearer
 from tests.e2e.stack import Stack, base_environment
 
 
@@ -95,3 +96,24 @@ def signup(gateway: httpx.AsyncClient) -> SignUp:
         return {**response.json(), "email": email, "password": password}
 
     return make
+
+
+@pytest.fixture(scope="session")
+async def reference_data(stack: Stack) -> None:
+    """Airports and aircraft types in the flight catalog (what `make seed` loads first)."""
+    from flight_search_service.airports import load_reference_data
+    from shared.db import Database
+
+    db = Database(E2E_DATABASE_URL, pool_size=1, max_overflow=0)
+    try:
+        async with db.sessionmaker() as session:
+            await load_reference_data(session=session)
+            await session.commit()
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+def admin(make_token: Callable[..., str]) -> dict[str, str]:
+    """An administrator (the token is signed with the run's key, as the auth service signs)."""
+    return bearer(make_token(900_001, role="admin"))

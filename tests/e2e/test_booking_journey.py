@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.conftest import E2E_DATABASE_URL
 from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
@@ -22,27 +21,6 @@ pytestmark = pytest.mark.e2e
 CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "123"}
 IST = ZoneInfo("Asia/Kolkata")
 _numbers = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-async def reference_data(stack: Stack) -> None:
-    """Airports and aircraft types in the flight catalog (what `make seed` loads first)."""
-    from flight_search_service.airports import load_reference_data
-    from shared.db import Database
-
-    db = Database(E2E_DATABASE_URL, pool_size=1, max_overflow=0)
-    try:
-        async with db.sessionmaker() as session:
-            await load_reference_data(session=session)
-            await session.commit()
-    finally:
-        await db.dispose()
-
-
-@pytest.fixture
-def admin(make_token: Callable[..., str]) -> dict[str, str]:
-    """An administrator (the token is signed with the run's key, as the auth service signs)."""
-    return bearer(make_token(900_001, role="admin"))
 
 
 async def create_flight(gateway: httpx.AsyncClient, admin: dict[str, str], days: int) -> dict:
