@@ -3,18 +3,9 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
-
-class Schema(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
-
+from shared.schemas import CamelModel
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 NewPassword = Annotated[str, Field(min_length=8, max_length=128)]
@@ -25,26 +16,26 @@ LoginPassword = Annotated[str, Field(min_length=1, max_length=1024)]
 OpaqueToken = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
 
 
-class SignupRequest(Schema):
+class SignupRequest(CamelModel):
     name: Name
     email: EmailStr
     password: NewPassword
 
 
-class LoginRequest(Schema):
+class LoginRequest(CamelModel):
     email: LoginEmail
     password: LoginPassword
 
 
-class RefreshRequest(Schema):
+class RefreshRequest(CamelModel):
     refresh_token: OpaqueToken
 
 
-class LogoutRequest(Schema):
+class LogoutRequest(CamelModel):
     refresh_token: OpaqueToken
 
 
-class TokenResponse(Schema):
+class TokenResponse(CamelModel):
     user_id: int
     token: str = Field(description="The access token (a JWT), sent as `Authorization: Bearer`")
     refresh_token: str = Field(description="Opaque; single use: each refresh returns a new one")
@@ -52,7 +43,7 @@ class TokenResponse(Schema):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
 
 
-class UserRead(Schema):
+class UserRead(CamelModel):
     user_id: int
     name: str
     email: str

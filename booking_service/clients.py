@@ -12,8 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from booking_service.errors import (
     FlightCancelled,
@@ -25,15 +24,12 @@ from booking_service.errors import (
 from shared.errors import BadGateway, DomainError
 from shared.http import ServiceClient, service_client
 from shared.money import Amount
+from shared.schemas import CamelModel
 
 log = logging.getLogger("booking.clients")
 
 
-class _Upstream(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class CabinLayout(_Upstream):
+class CabinLayout(CamelModel):
     cabin: str
     first_row: int
     last_row: int
@@ -50,13 +46,13 @@ class CabinLayout(_Upstream):
         return value.lower() if isinstance(value, str) else value
 
 
-class Aircraft(_Upstream):
+class Aircraft(CamelModel):
     code: str | None = None
     name: str | None = None
     cabins: list[CabinLayout]
 
 
-class FlightInfo(_Upstream):
+class FlightInfo(CamelModel):
     flight_id: int
     flight_number: str
     airline: str = ""
@@ -88,7 +84,7 @@ class FlightInfo(_Upstream):
         return None
 
 
-class HoldInfo(_Upstream):
+class HoldInfo(CamelModel):
     hold_id: str
     flight_id: int
     user_id: int

@@ -5,38 +5,32 @@ from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from booking_service.models import Booking
 from shared.money import Amount, MoneyOut
+from shared.schemas import CamelModel
 
 BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 HoldId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 
-class Schema(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
 def _hold_id(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class PassengerIn(Schema):
+class PassengerIn(CamelModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     email: Annotated[str, StringConstraints(max_length=254)] | None = None
     phone: Annotated[str, StringConstraints(max_length=32)] | None = None
 
 
-class BookingCreate(Schema):
+class BookingCreate(CamelModel):
     """`{holdIds:[...]}`, or the seed's `{flightId, seats}` (with `holdId`/`holdIds` or not)."""
 
     hold_ids: Annotated[list[HoldId], Field(min_length=1, max_length=4)] | None = None
@@ -71,7 +65,7 @@ class BookingCreate(Schema):
         return list(dict.fromkeys(ids))
 
 
-class FareOut(Schema):
+class FareOut(CamelModel):
     base: MoneyOut
     taxes: MoneyOut
     fees: MoneyOut
@@ -80,7 +74,7 @@ class FareOut(Schema):
     currency: str
 
 
-class SeatOut(Schema):
+class SeatOut(CamelModel):
     flight_id: int
     seat_number: str
     cabin: str
@@ -89,7 +83,7 @@ class SeatOut(Schema):
     passenger: str | None = None
 
 
-class SegmentOut(Schema):
+class SegmentOut(CamelModel):
     flight_id: int
     flight_number: str
     airline: str
@@ -102,13 +96,13 @@ class SegmentOut(Schema):
     hold_id: str
 
 
-class PassengerOut(Schema):
+class PassengerOut(CamelModel):
     name: str
     email: str | None = None
     phone: str | None = None
 
 
-class BookingOut(Schema):
+class BookingOut(CamelModel):
     id: int
     reference: str
     user_id: int
@@ -195,7 +189,7 @@ class BookingOut(Schema):
         )
 
 
-class BookingPage(Schema):
+class BookingPage(CamelModel):
     items: list[BookingOut]
     next_cursor: str | None
 
@@ -213,23 +207,23 @@ def internal_view(b: Booking) -> InternalBookingOut:
     return InternalBookingOut.of(b, pending_expires_at=b.expires_at)
 
 
-class PaymentStart(Schema):
+class PaymentStart(CamelModel):
     payment_id: Id
     amount: Amount
     user_id: Id
 
 
-class PaymentRef(Schema):
+class PaymentRef(CamelModel):
     payment_id: Id
     reason: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
-class DiscountIn(Schema):
+class DiscountIn(CamelModel):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     discount: Amount
 
 
-class DiscountOut(Schema):
+class DiscountOut(CamelModel):
     code: str
     discount: MoneyOut
     amount_before: MoneyOut

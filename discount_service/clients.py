@@ -9,8 +9,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ValidationError
 
 from discount_service.errors import (
     BookingNotFound,
@@ -22,17 +21,14 @@ from discount_service.errors import (
 from shared.errors import BadGateway, DomainError
 from shared.http import ServiceClient, service_client
 from shared.money import Amount, fmt
+from shared.schemas import CamelModel
 
 log = logging.getLogger("discount.clients")
 
 M = TypeVar("M", bound=BaseModel)
 
 
-class _Upstream(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class Fare(_Upstream):
+class Fare(CamelModel):
     base: Amount
     taxes: Amount
     fees: Amount
@@ -41,7 +37,7 @@ class Fare(_Upstream):
     currency: str = "INR"
 
 
-class BookingView(_Upstream):
+class BookingView(CamelModel):
     """The parts of a booking a discount needs."""
 
     id: int
@@ -60,7 +56,7 @@ class BookingView(_Upstream):
         return self.fare.base + self.fare.taxes + self.fare.fees
 
 
-class Repriced(_Upstream):
+class Repriced(CamelModel):
     code: str
     discount: Amount
     amount_before: Amount

@@ -6,16 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from shared.money import Amount, MoneyOut
+from shared.schemas import CamelModel
 
 BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
@@ -29,21 +27,12 @@ NewCode = Annotated[
 Limit = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
-class Schema(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
-
-
-class ApplyRequest(Schema):
+class ApplyRequest(CamelModel):
     booking_id: Id
     code: CodeIn
 
 
-class AppliedOut(Schema):
+class AppliedOut(CamelModel):
     code: str
     discount: MoneyOut
     amount_before: MoneyOut
@@ -54,7 +43,7 @@ class AppliedOut(Schema):
     reference: str
 
 
-class QuoteOut(Schema):
+class QuoteOut(CamelModel):
     """A preview: what the code would do (to the booking, when one is given)."""
 
     code: str
@@ -70,7 +59,7 @@ class QuoteOut(Schema):
     currency: str = "INR"
 
 
-class DiscountCodeCreate(Schema):
+class DiscountCodeCreate(CamelModel):
     code: NewCode
     kind: Literal["flat", "percent"]
     value: Amount = Field(description="INR off (flat) or a percentage up to 100 (percent)")
@@ -108,7 +97,7 @@ class DiscountCodeCreate(Schema):
         return self
 
 
-class DiscountCodeOut(Schema):
+class DiscountCodeOut(CamelModel):
     id: int
     code: str
     description: str | None

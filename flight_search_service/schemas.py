@@ -6,21 +6,15 @@ from typing import Literal
 from pydantic import (
     AliasChoices,
     AwareDatetime,
-    BaseModel,
-    ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from shared.money import Amount
+from shared.schemas import CamelModel
 
 CabinName = Literal["economy", "business"]
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
 # --- search (documents the JSON that search.py writes directly) ---------------------------

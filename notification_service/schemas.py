@@ -3,25 +3,16 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints
 
 from notification_service.models import Notification
+from shared.schemas import CamelModel
 
 BIGINT_MAX = 2**63 - 1
 Channel = Literal["email", "sms"]
 
 
-class Schema(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
-
-
-class SendRequest(Schema):
+class SendRequest(CamelModel):
     user_id: Annotated[int, Field(ge=1, le=BIGINT_MAX)] | None = Field(
         None, description="Whom to message: yourself (the default); admins: anyone"
     )
@@ -29,7 +20,7 @@ class SendRequest(Schema):
     channel: Channel = "email"
 
 
-class NotificationOut(Schema):
+class NotificationOut(CamelModel):
     id: int
     user_id: int
     channel: str
@@ -63,6 +54,6 @@ class NotificationOut(Schema):
         )
 
 
-class NotificationPage(Schema):
+class NotificationPage(CamelModel):
     items: list[NotificationOut]
     next_cursor: str | None

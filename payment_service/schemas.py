@@ -3,22 +3,18 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StringConstraints, field_validator
 
 from payment_service.card_gateway import Card
 from payment_service.models import Payment
 from shared.money import Amount, MoneyOut
+from shared.schemas import CamelModel
 
 BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 
 
-class Schema(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class CardIn(Schema):
+class CardIn(CamelModel):
     """A card as the client sends it. The number is never stored, logged or echoed back."""
 
     number: Annotated[str, Field(repr=False)]
@@ -55,14 +51,14 @@ class CardIn(Schema):
         return Card(self.number, self.exp_month, self.exp_year, self.cvc)
 
 
-class PayRequest(Schema):
+class PayRequest(CamelModel):
     booking_id: Id
     amount: Amount
     card: CardIn | None = None
     user_id: Id | None = None
 
 
-class PaymentOut(Schema):
+class PaymentOut(CamelModel):
     payment_id: int
     booking_id: int
     reference: str | None
@@ -98,10 +94,10 @@ class PaymentOut(Schema):
         )
 
 
-class PaymentList(Schema):
+class PaymentList(CamelModel):
     items: list[PaymentOut]
 
 
-class RefundRequest(Schema):
+class RefundRequest(CamelModel):
     booking_id: Id
     reason: Annotated[str, StringConstraints(max_length=200)] | None = None

@@ -5,14 +5,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+
+from shared.schemas import CamelModel
 
 BIGINT_MAX = 2**63 - 1
 
@@ -39,12 +38,6 @@ def _booking_out(value: str) -> int | str:
 
 # Booking ids are stored as text; integer ids go back out as integers.
 BookingOut = Annotated[str, PlainSerializer(_booking_out)]
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True
-    )
 
 
 class LockRequest(CamelModel):

@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError
 
 from shared.errors import BadGateway
 from shared.http import ServiceClient, service_client
 from shared.money import Amount
+from shared.schemas import CamelModel
 from ticket_service.errors import BookingNotFound
 
 log = logging.getLogger("ticket.clients")
@@ -23,11 +23,7 @@ log = logging.getLogger("ticket.clients")
 CONFIRMED = "CONFIRMED"
 
 
-class _Upstream(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-
-class SegmentView(_Upstream):
+class SegmentView(CamelModel):
     flight_id: int
     flight_number: str
     airline: str = ""
@@ -39,7 +35,7 @@ class SegmentView(_Upstream):
     seats: list[str] = Field(default_factory=list)
 
 
-class SeatView(_Upstream):
+class SeatView(CamelModel):
     flight_id: int
     seat_number: str
     cabin: str
@@ -48,13 +44,13 @@ class SeatView(_Upstream):
     passenger: str | None = None
 
 
-class PassengerView(_Upstream):
+class PassengerView(CamelModel):
     name: str
     email: str | None = None
     phone: str | None = None
 
 
-class FareView(_Upstream):
+class FareView(CamelModel):
     base: Amount
     taxes: Amount
     fees: Amount
@@ -63,7 +59,7 @@ class FareView(_Upstream):
     currency: str = "INR"
 
 
-class BookingView(_Upstream):
+class BookingView(CamelModel):
     id: int
     reference: str
     user_id: int

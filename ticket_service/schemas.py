@@ -7,10 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from shared.money import MoneyOut
+from shared.schemas import CamelModel
 from ticket_service.airports import local_time
 from ticket_service.models import Coupon, Invoice, Ticket
 from ticket_service.service import pdf_path
@@ -19,22 +19,13 @@ BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 
 
-class Schema(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
-
-
-class TicketGenerate(Schema):
+class TicketGenerate(CamelModel):
     """`{"bookingId": 42}`, or the seed's `{"booking_id": 42}`."""
 
     booking_id: Id
 
 
-class SegmentOut(Schema):
+class SegmentOut(CamelModel):
     flight_id: int
     flight_number: str
     airline: str
@@ -46,7 +37,7 @@ class SegmentOut(Schema):
     cabin: str
 
 
-class CouponOut(Schema):
+class CouponOut(CamelModel):
     ticket_number: str
     passenger: str
     flight_id: int
@@ -76,11 +67,11 @@ class CouponOut(Schema):
         )
 
 
-class PassengerOut(Schema):
+class PassengerOut(CamelModel):
     name: str
 
 
-class InvoiceLineOut(Schema):
+class InvoiceLineOut(CamelModel):
     line: int
     description: str
     sac: str
@@ -96,19 +87,19 @@ class InvoiceLineOut(Schema):
     total: MoneyOut
 
 
-class Seller(Schema):
+class Seller(CamelModel):
     name: str
     gstin: str
     address: str
 
 
-class BilledTo(Schema):
+class BilledTo(CamelModel):
     user_id: int
     name: str | None = None
     email: str | None = None
 
 
-class InvoiceOut(Schema):
+class InvoiceOut(CamelModel):
     number: str
     financial_year: str
     issued_at: datetime
@@ -144,7 +135,7 @@ class InvoiceOut(Schema):
         )
 
 
-class TicketOut(Schema):
+class TicketOut(CamelModel):
     id: int
     booking_id: int
     reference: str
@@ -206,5 +197,5 @@ class TicketOut(Schema):
         )
 
 
-class TicketPage(Schema):
+class TicketPage(CamelModel):
     items: list[TicketOut]
