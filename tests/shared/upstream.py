@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 HITS: Counter[str] = Counter()
@@ -63,6 +63,30 @@ async def conflict(request: Request) -> Response:
     return JSONResponse({"code": "CONFLICT"}, status_code=409)
 
 
+async def raw(request: Request) -> Response:
+    """What arrived, as it arrived: the target, every header and the body."""
+    body = b"".join([chunk async for chunk in request.stream()])
+    target = request.scope["raw_path"] + b"?" + request.scope["query_string"]
+    return JSONResponse(
+        {
+            "target": target.decode(),
+            "headers": [[k.decode(), v.decode()] for k, v in request.scope["headers"]],
+            "body": body.decode(),
+        }
+    )
+
+
+async def stream(request: Request) -> Response:
+    """A body of unknown length, in `n` chunks."""
+
+    async def chunks() -> Any:
+        for i in range(int(request.query_params.get("n", "5"))):
+            yield f"chunk {i}\n".encode()
+            await asyncio.sleep(0.01)
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
 async def jwks(request: Request) -> Response:
     _count(request)
     return JSONResponse(JWKS)
@@ -77,5 +101,7 @@ app = Starlette(
         Route("/internal/echo", echo, methods=["GET", "POST"]),
         Route("/conflict", conflict, methods=["POST"]),
         Route("/jwks", jwks, methods=["GET"]),
+        Route("/raw", raw, methods=["GET", "POST"]),
+        Route("/stream", stream, methods=["GET"]),
     ]
 )
