@@ -1,4 +1,4 @@
-"""The gateway's own endpoints (health, readiness, merged docs) and the catch-all proxy route."""
+"""The gateway's own endpoints: health, readiness and the merged docs."""
 
 import asyncio
 from typing import Any
@@ -6,20 +6,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.responses import StreamingResponse
 
 from api_gateway.health import health_report, service_states
 from api_gateway.openapi import Doc, fetch_docs, merge_openapi
-from api_gateway.routes import resolve
-from shared.logging import request_id_var
-from shared.security import current_user
 
-# The gateway's own endpoints, and the catch-all that forwards everything else. They are two
-# routers so the app can put its own first and the catch-all last (after `/metrics`).
+# The gateway's own endpoints; every other path is forwarded by `api_gateway.dispatch`.
 router = APIRouter()
-proxy_router = APIRouter()
-
-PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 @router.get("/health", summary="The gateway and every service's liveness")
@@ -76,19 +68,3 @@ async def openapi(request: Request) -> JSONResponse:
 @router.get("/docs", include_in_schema=False)
 async def docs() -> HTMLResponse:
     return get_swagger_ui_html(openapi_url="/openapi.json", title="Flightbook API")
-
-
-@proxy_router.api_route("/{path:path}", methods=PROXIED_METHODS, include_in_schema=False)
-async def proxy(request: Request) -> StreamingResponse:
-    """Everything else: rate limit, route, authenticate, forward."""
-    state = request.app.state
-    limits = state.rate_limits
-    if request.client:
-        await limits.check_address(request.client.host)
-    route = resolve(request.method, request.scope.get("raw_path") or request.url.path)
-    if not route.public:
-        principal = await current_user(request)
-        await limits.check_user(principal.user_id)
-    return await state.proxy.forward(
-        request, service=route.service, request_id=request_id_var.get()
-    )

@@ -10,6 +10,8 @@ class GatewaySettings(BaseServiceSettings):
     gateway_upstream_timeout_seconds: float = 10.0
     # Connecting to a service that is down fails fast; a slow connect is a 503, not a 504.
     gateway_connect_timeout_seconds: float = 3.0
+    # Pooled connections to each service; a request waits for one at most the connect timeout.
+    gateway_upstream_connections_per_service: int = 100
     # `GET /health` asks every service with this timeout.
     gateway_health_timeout_seconds: float = 2.0
     # The merged OpenAPI document is rebuilt at most this often.

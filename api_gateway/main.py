@@ -4,18 +4,24 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
-from api_gateway.api import proxy_router, router
+from api_gateway.api import router
 from api_gateway.config import GatewaySettings, get_settings
+from api_gateway.dispatch import ProxyDispatch
 from api_gateway.openapi import OpenApiCache
-from api_gateway.proxy import Proxy, new_upstream_client
+from api_gateway.proxy import Proxy
 from api_gateway.ratelimit import GatewayRateLimits
 from shared.app import create_app
-from shared.ratelimit import RateLimiter
+from shared.http import AiohttpTransport
+from shared.ratelimit import LeasedLimiter
 
 # FastAPI's own docs would describe only the gateway: the merged ones replace them.
 _FASTAPI_DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# The paths the gateway answers itself; every other one is proxied (`ProxyDispatch`).
+OWN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs"})
 
 
 @asynccontextmanager
@@ -25,15 +31,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # One line per proxied call is the access log's job; httpx's own would double it.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Tests may route upstream calls to in-process apps via `upstream_transport`.
-    state.upstream = new_upstream_client(transport=getattr(state, "upstream_transport", None))
+    transport = getattr(state, "upstream_transport", None) or AiohttpTransport(
+        connections_per_host=settings.gateway_upstream_connections_per_service
+    )
     state.proxy = Proxy(
-        client=state.upstream,
+        transport=transport,
         service_urls=settings.service_urls,
         timeout=settings.gateway_upstream_timeout_seconds,
         connect_timeout=settings.gateway_connect_timeout_seconds,
     )
+    # Health probes and the merged docs: a few calls now and then, a plain httpx client.
+    state.upstream = httpx.AsyncClient(transport=transport, trust_env=False)
     state.rate_limits = GatewayRateLimits(
-        limiter=RateLimiter(state.redis),
+        limiter=LeasedLimiter(state.redis),
         keys=state.keys,
         per_user=settings.rate_limit_per_user,
         per_address=settings.rate_limit_per_address,
@@ -44,6 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await state.upstream.aclose()
+        await transport.aclose()
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:
@@ -53,16 +64,15 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         description="Routes, authenticates and rate-limits every public call.",
         uses_database=False,
         lifespan=lifespan,
+        inner=[Middleware(ProxyDispatch, own_paths=OWN_PATHS)],
     )
     app.openapi_url = app.docs_url = app.redoc_url = None
     routes = app.router.routes
     routes[:] = [r for r in routes if getattr(r, "path", None) not in _FASTAPI_DOCS]
     # The first matching route wins: the gateway's `/health`, `/ready`, `/openapi.json` and
-    # `/docs` go before the kit's plain `/health` and `/ready` (its `/metrics` stays), and
-    # the catch-all proxy goes last.
+    # `/docs` go before the kit's plain `/health` and `/ready` (its `/metrics` stays).
     app.include_router(router)
     routes.insert(0, routes.pop())
-    app.include_router(proxy_router)
     return app
 
 

@@ -3,15 +3,22 @@
 The header rules are plain functions over raw `(name, value)` byte pairs so they can be tested
 without HTTP; `Proxy.forward` is the only part that does I/O. Bodies are streamed both ways:
 the request body goes out as it arrives, the response goes back chunk by chunk, undecoded.
+
+`Proxy.forward` speaks ASGI directly and hands an `httpx.Request` straight to the transport:
+a proxy needs none of what `httpx.AsyncClient.send` adds (cookies, auth, redirects, default
+headers), and at 50 concurrent connections that layer and httpcore's pool (which scans every
+connection for every request, httpx issue #3215) were half of the gateway's CPU. The transport
+is aiohttp's pooled client behind httpx's transport interface (`shared.http.AiohttpTransport`);
+tests swap in an `httpx.MockTransport`.
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
 
 import httpx
-from starlette.background import BackgroundTask
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import StreamingResponse
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from shared.errors import BadGateway, BadRequest, GatewayTimeout, ServiceUnavailable
 
@@ -37,8 +44,9 @@ HOP_BY_HOP = frozenset(
 _REPLACED_ON_REQUEST = frozenset(
     {b"host", b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
 )
-# The gateway's request-id middleware sets this on every response.
-_REPLACED_ON_RESPONSE = frozenset({b"x-request-id"})
+# The gateway's request-id middleware sets `x-request-id` on every response, and its server
+# its own `date` and `server`: the service's would be sent twice.
+_REPLACED_ON_RESPONSE = frozenset({b"x-request-id", b"date", b"server"})
 
 
 def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
@@ -96,35 +104,39 @@ def has_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return any(n.lower() in (b"content-length", b"transfer-encoding") for n, _ in headers)
 
 
-def new_upstream_client(
-    *, transport: httpx.AsyncBaseTransport | None = None, max_connections: int = 200
-) -> httpx.AsyncClient:
-    """The one pooled client the gateway forwards with (no env proxies, no redirects)."""
-    client = httpx.AsyncClient(
-        transport=transport,
-        trust_env=False,
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=100),
-    )
-    # httpx adds its own Accept, Accept-Encoding and User-Agent to every request; a proxy must
-    # send the client's (an unasked-for gzip body would reach a client that cannot read it).
-    for name in ("accept", "accept-encoding", "user-agent"):
-        del client.headers[name]
-    return client
+class _RequestBody(httpx.AsyncByteStream):
+    """The client's request body, read from ASGI `receive` as the upstream call sends it."""
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.client_gone = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.client_gone = True
+                raise ClientDisconnect
+            if body := message.get("body", b""):
+                yield body
+            if not message.get("more_body", False):
+                return
 
 
 class Proxy:
     def __init__(
         self,
         *,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         service_urls: dict[str, str],
         timeout: float,
         connect_timeout: float,
     ) -> None:
-        self.client = client
+        self.transport = transport
         self.base_urls = {name: httpx.URL(url) for name, url in service_urls.items()}
-        self.timeout = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
+        connect = min(connect_timeout, timeout)
+        # Waiting for a free pooled connection counts as connecting: a full pool is a 503.
+        self.timeout = httpx.Timeout(timeout, connect=connect, pool=connect).as_dict()
 
     def upstream_url(self, service: str, raw_path: bytes, query_string: bytes) -> httpx.URL:
         """The service's base URL with the path and the full query string, unchanged."""
@@ -134,25 +146,47 @@ class Proxy:
         return base.copy_with(raw_path=target)
 
     async def forward(
-        self, request: Request, *, service: str, request_id: str | None
-    ) -> StreamingResponse:
-        scope = request.scope
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
-        raw_headers: RawHeaders = list(scope["headers"])
-        upstream = self.client.build_request(
-            request.method,
-            self.upstream_url(service, raw_path, scope.get("query_string", b"")),
-            headers=upstream_request_headers(
-                raw_headers,
-                client_address=request.client.host if request.client else None,
-                scheme=scope.get("scheme", "http"),
-                request_id=request_id,
-            ),
-            content=request.stream() if has_body(raw_headers) else None,
-            timeout=self.timeout,
+        self, scope: Scope, receive: Receive, send: Send, *, service: str, request_id: str | None
+    ) -> None:
+        """Send the request to `service` and relay its answer; raises a domain error when the
+        service cannot be reached (nothing has been sent to the client then)."""
+        raw_headers = scope["headers"]
+        url = self.upstream_url(service, scope["raw_path"] or b"", scope["query_string"])
+        client = scope.get("client")
+        headers = upstream_request_headers(
+            raw_headers,
+            client_address=client[0] if client else None,
+            scheme=scope.get("scheme", "http"),
+            request_id=request_id,
         )
+        headers.append((b"host", url.netloc))
+        body = _RequestBody(receive) if has_body(raw_headers) else None
+        request = httpx.Request(
+            scope["method"], url, headers=headers, stream=body, extensions={"timeout": self.timeout}
+        )
+        response = await self._send(request, service, body)
         try:
-            response = await self.client.send(upstream, stream=True)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": downstream_response_headers(response.headers.raw),
+                }
+            )
+            if "content-length" in response.headers:
+                await _relay(response, send, service)
+            else:
+                # An open-ended stream (server-sent events, say) may never end by itself: stop
+                # relaying, and free the upstream connection, as soon as the client goes away.
+                await _relay_until_disconnect(response, send, receive, service)
+        finally:
+            await response.aclose()
+
+    async def _send(
+        self, request: httpx.Request, service: str, body: _RequestBody | None
+    ) -> httpx.Response:
+        try:
+            return await self.transport.handle_async_request(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             log.warning("%s unreachable: %s", service, type(exc).__name__)
             raise ServiceUnavailable(
@@ -161,32 +195,44 @@ class Proxy:
         except httpx.TimeoutException as exc:
             log.warning("%s timed out: %s", service, type(exc).__name__)
             raise GatewayTimeout(
-                f"The {service} service did not answer within {self.timeout.read:g} s",
+                f"The {service} service did not answer within {self.timeout['read']:g} s",
                 service=service,
             ) from None
-        except ClientDisconnect:
-            raise BadRequest("The client went away while sending the body") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, ClientDisconnect, OSError) as exc:
+            if body is not None and body.client_gone:
+                raise BadRequest("The client went away while sending the body") from None
             log.warning("%s failed: %s", service, type(exc).__name__)
             raise BadGateway(f"The {service} service answered badly", service=service) from None
 
-        result = StreamingResponse(
-            _relay(response, service),
-            status_code=response.status_code,
-            background=BackgroundTask(response.aclose),
-        )
-        result.raw_headers = downstream_response_headers(response.headers.raw)
-        return result
 
-
-async def _relay(response: httpx.Response, service: str) -> AsyncIterator[bytes]:
-    """The response body as it arrives, undecoded; closed however the stream ends."""
+async def _relay(response: httpx.Response, send: Send, service: str) -> None:
+    """The response body as it arrives, undecoded."""
     try:
-        async for chunk in response.aiter_raw():
-            yield chunk
-    except httpx.HTTPError as exc:
+        async for chunk in response.stream:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except (httpx.HTTPError, OSError) as exc:
         # Too late for an error status (the status line is out): the connection is cut short.
         log.warning("%s broke off its response: %s", service, type(exc).__name__)
         raise
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _relay_until_disconnect(
+    response: httpx.Response, send: Send, receive: Receive, service: str
+) -> None:
+    relay = asyncio.ensure_future(_relay(response, send, service))
+    watch = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait((relay, watch), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await response.aclose()
+        relay.cancel()
+        watch.cancel()
+        await asyncio.gather(relay, watch, return_exceptions=True)
+    if not relay.cancelled() and (error := relay.exception()) is not None:
+        raise error
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

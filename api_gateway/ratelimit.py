@@ -2,8 +2,10 @@
 
 Every proxied request counts against its client address; an authenticated one also against
 its user (the token's subject), so one user cannot spread load over many addresses, and one
-address cannot hide behind many tokens. If Redis is unreachable the gateway lets traffic
-through (and logs it): rate limiting protects the services, it must not take them down.
+address cannot hide behind many tokens. Replicas share the windows through Redis, leasing
+slices of them (`LeasedLimiter`) rather than paying a Redis round trip per request. If Redis is
+unreachable the gateway lets traffic through (and logs it): rate limiting protects the
+services, it must not take them down.
 """
 
 import logging
@@ -11,7 +13,7 @@ import logging
 from redis.exceptions import RedisError
 
 from shared.errors import TooManyRequests
-from shared.ratelimit import RateLimiter
+from shared.ratelimit import LeasedLimiter
 from shared.redis import Keys
 
 log = logging.getLogger("api_gateway.ratelimit")
@@ -21,7 +23,7 @@ class GatewayRateLimits:
     def __init__(
         self,
         *,
-        limiter: RateLimiter,
+        limiter: LeasedLimiter,
         keys: Keys,
         per_user: int,
         per_address: int,
@@ -51,11 +53,11 @@ class GatewayRateLimits:
         if limit <= 0:  # 0 disables this limit
             return
         try:
-            window = await self.limiter.hit(key, window_seconds=self.window)
+            window = await self.limiter.hit(key, limit=limit, window_seconds=self.window)
         except RedisError as exc:
             log.warning("rate limit not checked (Redis: %s)", type(exc).__name__)
             return
-        if window.count > limit:
+        if window is not None:
             raise TooManyRequests(
                 f"Too many requests for this {scope}: at most {limit} per {self.window} s",
                 retry_after=window.retry_after,

@@ -23,15 +23,17 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.db import Database
-from shared.errors import PROBLEM_JSON, DomainError, problem_body
+from shared.errors import DomainError, domain_error_response, internal_error, problem_response
 from shared.logging import configure_logging, request_id_var, user_id_var
 from shared.metrics import LATENCY, REQUESTS
+from shared.overload import LoadShedder
 from shared.redis import Keys, create_redis
-from shared.security import JwksKeys, ServiceTokens, TokenVerifier
+from shared.security import JwksKeys, ServiceTokenCache, ServiceTokens, TokenVerifier
 from shared.settings import BaseServiceSettings
 
 log = logging.getLogger("shared.app")
@@ -110,43 +112,6 @@ class RequestContextMiddleware:
             user_id_var.reset(uid_token)
 
 
-def problem_response(
-    request: Request,
-    *,
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> JSONResponse:
-    request_id = request_id_var.get()
-    body = problem_body(
-        status=status,
-        code=code,
-        title=title,
-        detail=detail,
-        instance=request.url.path,
-        request_id=request_id,
-        **extra,
-    )
-    hdrs = dict(headers or {})
-    if request_id:
-        hdrs["X-Request-ID"] = request_id
-    return JSONResponse(body, status_code=status, headers=hdrs, media_type=PROBLEM_JSON)
-
-
-def internal_error(request: Request) -> JSONResponse:
-    """The 500 problem: nothing about the error itself (it is in the log)."""
-    return problem_response(
-        request,
-        status=500,
-        code="INTERNAL_ERROR",
-        title="Internal server error",
-        detail="An unexpected error occurred; it has been logged.",
-    )
-
-
 _HTTP_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHORIZED",
@@ -219,15 +184,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem_response(
-            request,
-            status=exc.status,
-            code=exc.code,
-            title=exc.title,
-            detail=exc.detail,
-            headers=exc.headers,
-            **exc.extra,
-        )
+        return domain_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -302,8 +259,10 @@ def create_app(
     uses_database: bool = True,
     lifespan: Lifespan | None = None,
     description: str = "",
+    inner: Sequence[Middleware] = (),
 ) -> FastAPI:
-    """Build a service's app. `lifespan` runs after the shared resources exist."""
+    """Build a service's app. `lifespan` runs after the shared resources exist; `inner` are
+    the app's own ASGI middleware, run after the kit's and before routing."""
 
     @asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -327,6 +286,7 @@ def create_app(
         state.service_tokens = ServiceTokens(
             secret=settings.service_token_secret.get_secret_value(), service=settings.service_name
         )
+        state.service_token_cache = ServiceTokenCache()
         # Tests may point JWKS fetching at an in-process auth app via `jwks_transport`.
         state.jwks_http = httpx.AsyncClient(transport=getattr(state, "jwks_transport", None))
         if getattr(state, "verifier", None) is None:
@@ -349,6 +309,17 @@ def create_app(
                 await state.db.dispose()
 
     app = FastAPI(title=title, description=description, lifespan=app_lifespan, version="1.0.0")
+    # Outermost first: client address, then request id / access log / metrics, then load
+    # shedding (its 503s are logged and counted), then the app's own (`inner`), then routing.
+    for middleware in reversed(inner):
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
+    app.add_middleware(
+        LoadShedder,
+        service=settings.service_name,
+        max_in_flight=settings.max_concurrent_requests,
+        max_queued=settings.max_queued_requests,
+        queue_timeout=settings.queue_timeout_seconds,
+    )
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     # The client address (rate limits, login throttling) from trusted proxies only, the same
     # in every process and in in-process tests.

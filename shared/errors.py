@@ -6,6 +6,11 @@ factory turns every one into `application/problem+json` with a stable machine `c
 
 from typing import Any, ClassVar
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from shared.logging import request_id_var
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_MEMBERS = frozenset(
     {"type", "title", "status", "detail", "code", "instance", "requestId", "request_id", "headers"}
@@ -74,6 +79,15 @@ class BadGateway(DomainError):
 class ServiceUnavailable(DomainError):
     status, code, title = 503, "SERVICE_UNAVAILABLE", "Upstream service unavailable"
 
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **kw: Any) -> None:
+        # A 503 always says when to come back (RFC 9110 §10.2.3): clients back off, not hammer.
+        kw.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
+        super().__init__(detail, **kw)
+
+
+class Overloaded(ServiceUnavailable):
+    code, title = "OVERLOADED", "Service over capacity"
+
 
 class GatewayTimeout(DomainError):
     status, code, title = 504, "UPSTREAM_TIMEOUT", "Upstream service timed out"
@@ -104,3 +118,53 @@ def problem_body(
     }
     body.update(extra)
     return body
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    request_id = request_id_var.get()
+    body = problem_body(
+        status=status,
+        code=code,
+        title=title,
+        detail=detail,
+        instance=request.url.path,
+        request_id=request_id,
+        **extra,
+    )
+    hdrs = dict(headers or {})
+    if request_id:
+        hdrs["X-Request-ID"] = request_id
+    return JSONResponse(body, status_code=status, headers=hdrs, media_type=PROBLEM_JSON)
+
+
+def domain_error_response(request: Request, exc: DomainError) -> JSONResponse:
+    """The problem+json answer for a domain error (also used by pure-ASGI layers)."""
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+def internal_error(request: Request) -> JSONResponse:
+    """The 500 problem: nothing about the error itself (it is in the log)."""
+    return problem_response(
+        request,
+        status=500,
+        code="INTERNAL_ERROR",
+        title="Internal server error",
+        detail="An unexpected error occurred; it has been logged.",
+    )

@@ -73,6 +73,8 @@ class JwksKeys:
         self._keys: dict[str, Any] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        # Bumped whenever the key set changes (verifiers drop what they cached under the old).
+        self.generation = 0
 
     async def get(self, kid: str) -> Any:
         now = time.monotonic()
@@ -103,18 +105,59 @@ class JwksKeys:
                     keys[jwk["kid"]] = PyJWK(jwk).key
                 except jwt.PyJWTError:
                     continue
+        if keys.keys() != self._keys.keys():
+            self.generation += 1
         self._keys = keys
 
 
 class TokenVerifier:
-    def __init__(self, keys: KeySource, *, issuer: str, audience: str, leeway: int = 5) -> None:
+    """Verifies users' access tokens; a token already verified is remembered until it expires.
+
+    A client sends the same token on every call for its whole lifetime (15 minutes), and the
+    signature check is most of the cost of an authenticated request; the cache is keyed by the
+    exact token string, so only a token whose signature was checked can hit. It is emptied when
+    the key set changes (a key withdrawn from the JWKS stops its tokens at once).
+    """
+
+    def __init__(
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: int = 5,
+        cache_size: int = 10_000,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        self.cache_size = cache_size
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._key_generation = getattr(keys, "generation", 0)
 
     async def verify_access(self, token: str) -> Principal:
         """A user's access token -> its principal, or `InvalidToken`."""
+        generation = getattr(self.keys, "generation", 0)
+        if generation != self._key_generation:
+            self._verified.clear()
+            self._key_generation = generation
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires_at = known
+            if time.time() < expires_at + self.leeway:
+                return principal
+            del self._verified[token]
+        principal, expires_at = await self._verify(token)
+        if self.cache_size > 0:
+            if len(self._verified) >= self.cache_size:
+                # Evict the oldest entry (dicts keep insertion order).
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (principal, expires_at)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
+        """Check the token in full: its principal and expiry, or `InvalidToken`."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -144,9 +187,10 @@ class TokenVerifier:
         if claims.get("typ") != "access":
             raise InvalidToken("Not an access token")
         try:
-            return Principal(
+            principal = Principal(
                 int(claims["sub"]), str(claims.get("role", "user")), claims.get("email")
             )
+            return principal, float(claims["exp"])
         except (TypeError, ValueError) as exc:
             raise InvalidToken("Token subject is not a user") from exc
 
@@ -197,7 +241,11 @@ class ServiceTokens:
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    return bearer_from_header(request.headers.get("authorization"))
+
+
+def bearer_from_header(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if that is what it is."""
     if not header:
         return None
     scheme, _, token = header.partition(" ")
@@ -234,14 +282,35 @@ def ensure_self_or_admin(user: Principal, user_id: int | None) -> None:
         raise Forbidden("userId does not match the authenticated user")
 
 
+class ServiceTokenCache:
+    """Service tokens already verified, until they expire: a caller sends the same token for
+    half its 60 s life, so one check serves every internal call it makes in that time."""
+
+    def __init__(self, *, size: int = 256) -> None:
+        self.size = size
+        self._verified: dict[str, tuple[str, float]] = {}
+
+    def verify(self, token: str, *, secret: str) -> str:
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
+        service = verify_service_token(token, secret=secret)
+        if len(self._verified) >= self.size:
+            self._verified.clear()
+        expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+        self._verified[token] = (service, float(expires_at))
+        return service
+
+
 async def calling_service(request: Request) -> str:
     """Guards `/internal/` routes: a service token is required; a user token is refused."""
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("Missing service token")
-    secret = request.app.state.settings.service_token_secret.get_secret_value()
+    state = request.app.state
+    secret = state.settings.service_token_secret.get_secret_value()
     try:
-        return verify_service_token(token, secret=secret)
+        return state.service_token_cache.verify(token, secret=secret)
     except InvalidToken:
         try:
             await request.app.state.verifier.verify_access(token)

@@ -51,8 +51,16 @@ class BaseServiceSettings(BaseSettings):
     http_timeout_seconds: float = 5.0
     http_retries: int = 3
 
-    # Events: relay polling and consumer behaviour.
+    # Load shedding (per process): requests handled at once, requests waiting for a turn and
+    # how long one may wait; beyond that, 503 OVERLOADED with Retry-After. 0 in-flight: off.
+    max_concurrent_requests: int = 64
+    max_queued_requests: int = 256
+    queue_timeout_seconds: float = 2.0
+
+    # Events: the outbox relay is woken by Postgres NOTIFY; it polls for unsent events every
+    # `outbox_listening_poll_seconds` while it listens, every `outbox_poll_seconds` while not.
     outbox_poll_seconds: float = 0.5
+    outbox_listening_poll_seconds: float = 30.0
     consumer_block_ms: int = 1000
     consumer_reclaim_idle_ms: int = 30_000
     consumer_max_deliveries: int = 5

@@ -97,7 +97,7 @@ def test_has_body() -> None:
 
 def test_upstream_url_keeps_path_and_query_unchanged() -> None:
     proxy = Proxy(
-        client=httpx.AsyncClient(),
+        transport=httpx.MockTransport(lambda request: httpx.Response(200)),
         service_urls={"flight-search": "http://search:4000", "auth": "http://h:3000/base/"},
         timeout=10,
         connect_timeout=3,

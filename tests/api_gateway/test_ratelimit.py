@@ -7,7 +7,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api_gateway.ratelimit import GatewayRateLimits
 from shared.errors import TooManyRequests
-from shared.ratelimit import RateLimiter, Window
+from shared.ratelimit import LeasedLimiter, Window
 from shared.redis import Keys, create_redis
 from tests.conftest import REDIS_PREFIX, REDIS_URL
 
@@ -25,7 +25,7 @@ def limits(limiter: object, *, per_user: int = 2, per_address: int = 3) -> Gatew
 async def test_counts_per_key_in_redis_and_answers_429_with_retry_after() -> None:
     redis = create_redis(REDIS_URL)
     try:
-        policy = limits(RateLimiter(redis))
+        policy = limits(LeasedLimiter(redis))
         await policy.check_user(7)
         await policy.check_user(7)
         with pytest.raises(TooManyRequests) as caught:
@@ -38,14 +38,15 @@ async def test_counts_per_key_in_redis_and_answers_429_with_retry_after() -> Non
         with pytest.raises(TooManyRequests):
             await policy.check_address("192.0.2.1")
         assert policy.user_key(7).startswith(policy.keys.prefix)
-        assert await redis.get(policy.user_key(7)) == "3"
+        # Small limits are leased one request at a time: the count is exact.
+        assert await redis.get(policy.user_key(7)) == "2"
     finally:
         await redis.aclose()
 
 
 async def test_zero_disables_a_limit() -> None:
     class Never:
-        async def hit(self, key: str, *, window_seconds: int) -> Window:
+        async def hit(self, key: str, *, limit: int, window_seconds: int) -> Window | None:
             raise AssertionError("must not count")
 
     policy = limits(Never(), per_user=0, per_address=0)
@@ -55,7 +56,7 @@ async def test_zero_disables_a_limit() -> None:
 
 async def test_redis_down_lets_traffic_through() -> None:
     class Down:
-        async def hit(self, key: str, *, window_seconds: int) -> Window:
+        async def hit(self, key: str, *, limit: int, window_seconds: int) -> Window | None:
             raise RedisConnectionError("down")
 
     policy = limits(Down())
