@@ -3,7 +3,10 @@
 Producer: `await publish(session, outbox, type="booking.confirmed", payload={...})` inside the
 same transaction as the state change, so an event exists if and only if the change committed.
 `OutboxRelay` moves unsent rows to the stream `<prefix>events:<domain>` (the part of the type
-before the first dot) and marks them sent. Delivery is at least once.
+before the first dot) and marks them sent. Delivery is at least once. The relay does not poll
+for work: `publish` also sends a Postgres NOTIFY (delivered when the transaction commits, to
+every process of the service) and the relay LISTENs on a connection of its own; it polls only
+as a fallback, rarely while it listens and often while it cannot.
 
 Consumer: `EventConsumer` reads with a consumer group, runs the handler and records the event
 id in the consumer's `processed_events` table in one transaction, then acknowledges. A
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import (
@@ -117,16 +121,26 @@ def dead_letter_stream(keys: Keys) -> str:
     return keys.key("events", "dead")
 
 
+def outbox_channel(outbox: Table) -> str:
+    """The Postgres NOTIFY channel that tells an outbox's relay there is work."""
+    return f"{outbox.schema or 'public'}_outbox"
+
+
 async def publish(
     session: AsyncSession, outbox: Table, *, type: str, payload: Mapping[str, Any]
 ) -> uuid.UUID:
-    """Record an event in the outbox, in the caller's transaction."""
+    """Record an event in the outbox, in the caller's transaction, and notify the relay (on
+    commit). One statement: the insert is a CTE whose row fires the `pg_notify`."""
     event_id = uuid.uuid4()
-    await session.execute(
-        insert(outbox).values(
+    inserted = (
+        insert(outbox)
+        .values(
             event_id=event_id, type=type, payload=dict(payload), request_id=request_id_var.get()
         )
+        .returning(outbox.c.id)
+        .cte("published")
     )
+    await session.execute(select(func.pg_notify(outbox_channel(outbox), "")).select_from(inserted))
     return event_id
 
 
@@ -142,6 +156,8 @@ class OutboxRelay:
         outbox: Table,
         source: str,
         poll_seconds: float = 0.5,
+        listen_dsn: str | None = None,
+        listening_poll_seconds: float = 30.0,
         batch_size: int = 200,
         stream_maxlen: int = 100_000,
     ) -> None:
@@ -151,8 +167,11 @@ class OutboxRelay:
         self.outbox = outbox
         self.source = source
         self.poll_seconds = poll_seconds
+        self.listen_dsn = listen_dsn
+        self.listening_poll_seconds = listening_poll_seconds
         self.batch_size = batch_size
         self.stream_maxlen = stream_maxlen
+        self.listening = False
         self._alarm = Alarm()
 
     def wake(self) -> None:
@@ -205,18 +224,52 @@ class OutboxRelay:
         return len(rows)
 
     async def run(self) -> None:
+        listener = asyncio.ensure_future(self._listen()) if self.listen_dsn else None
+        try:
+            while True:
+                stop_if_cancelled()
+                try:
+                    sent = await self.relay_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox relay failed; retrying")
+                    sent = 0
+                    await asyncio.sleep(self.poll_seconds)
+                if sent < self.batch_size:
+                    idle = self.listening_poll_seconds if self.listening else self.poll_seconds
+                    await self._alarm.sleep(idle)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection open (reconnecting after a failure); each NOTIFY wakes
+        the relay. While it is down the relay polls every `poll_seconds`."""
         while True:
             stop_if_cancelled()
             try:
-                sent = await self.relay_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                sent = 0
-                await asyncio.sleep(self.poll_seconds)
-            if sent < self.batch_size:
-                await self._alarm.sleep(self.poll_seconds)
+                await self._listen_once()
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("outbox relay cannot LISTEN (%s); polling", type(exc).__name__)
+            finally:
+                self.listening = False
+            await asyncio.sleep(2.0)
+
+    async def _listen_once(self) -> None:
+        """One LISTEN connection, until Postgres closes it."""
+        conn = await asyncpg.connect(self.listen_dsn, timeout=10)
+        closed = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: closed.set())
+        try:
+            await conn.add_listener(outbox_channel(self.outbox), lambda *_: self._alarm.wake())
+            self.listening = True
+            self._alarm.wake()  # anything committed before we listened
+            await closed.wait()
+            log.warning("outbox relay lost its LISTEN connection; reconnecting")
+        finally:
+            conn.terminate()
 
 
 Handler = Callable[[Event, AsyncSession], Awaitable[None]]
@@ -412,6 +465,10 @@ def relay_for(state: Any, outbox: Table) -> OutboxRelay:
         outbox=outbox,
         source=settings.service_name,
         poll_seconds=settings.outbox_poll_seconds,
+        listen_dsn=state.db.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        ),
+        listening_poll_seconds=settings.outbox_listening_poll_seconds,
     )
 
 

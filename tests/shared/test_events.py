@@ -486,3 +486,55 @@ def test_event_fields_round_trip() -> None:
     assert all(isinstance(v, str) for v in fields.values())
     assert json.loads(fields["payload"]) == event.payload
     assert Event.from_fields(fields) == event
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if await check():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_a_commit_wakes_the_relay_through_listen_notify(
+    db: Database, redis: Redis, keys: Keys, domain: str
+) -> None:
+    """No polling and no in-process wake(): the NOTIFY sent on commit is what wakes it (so it
+    also wakes the relays of the service's other processes)."""
+    r = relay(db, redis, keys)
+    r.listen_dsn = db.engine.url.set(drivername="postgresql").render_as_string(False)
+    r.poll_seconds = r.listening_poll_seconds = 3600
+    stream = stream_for(keys, f"{domain}.created")
+    async with running(r.run()):
+
+        async def listening() -> bool:
+            return r.listening
+
+        assert await eventually(listening)
+        await asyncio.sleep(0.2)  # the relay's first pass is done: it sleeps for an hour
+        [event_id] = await publish_committed(db, f"{domain}.created")
+
+        async def relayed() -> bool:
+            return await redis.xlen(stream) == 1
+
+        assert await eventually(relayed, seconds=5)
+    [(_, fields)] = await redis.xrange(stream)
+    assert fields["id"] == str(event_id)
+
+
+async def test_without_listen_the_relay_falls_back_to_polling(
+    db: Database, redis: Redis, keys: Keys, domain: str
+) -> None:
+    r = relay(db, redis, keys)
+    r.listen_dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"  # refused
+    r.poll_seconds = 0.1
+    stream = stream_for(keys, f"{domain}.created")
+    async with running(r.run()):
+        await asyncio.sleep(0.2)
+        await publish_committed(db, f"{domain}.created")
+
+        async def relayed() -> bool:
+            return await redis.xlen(stream) == 1
+
+        assert await eventually(relayed, seconds=5)
+        assert not r.listening
