@@ -76,6 +76,7 @@ class Process:
     port: int
     log_path: Path
     env: dict[str, str]
+    root: Path = ROOT  # the source tree it runs from (benchmarks run an older one beside)
     popen: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -107,7 +108,7 @@ class Process:
                 "--timeout-graceful-shutdown",
                 "3",
             ],
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -183,9 +184,11 @@ class Stack:
         log_dir: Path,
         base_env: Mapping[str, str],
         gateway_env: Mapping[str, str] | None = None,
+        root: Path = ROOT,
     ) -> None:
         self.log_dir = log_dir
         self.base_env = dict(base_env)
+        self.root = root
         ports = free_ports(len(SERVICES) + 1)
         self.services: dict[str, Process] = {
             info.name: self._process(info, info.name, port, {})
@@ -227,6 +230,7 @@ class Stack:
             log_path=self.log_dir / f"{name}.log",
             # the URLs are filled in when it starts (every port is known by then)
             env=dict(overrides),
+            root=self.root,
         )
 
     # -- lifecycle ------------------------------------------------------------------------
