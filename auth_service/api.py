@@ -19,23 +19,12 @@ from auth_service.schemas import (
 from auth_service.throttle import LoginThrottle
 from auth_service.tokens import AccessTokens, TokenPair
 from shared.db import SessionDep
+from shared.deps import from_state
 from shared.errors import PROBLEM_JSON
 from shared.security import CurrentUser
 
 
-def get_access_tokens(request: Request) -> AccessTokens:
-    return request.app.state.access_tokens
-
-
-def get_login_throttle(request: Request) -> LoginThrottle:
-    return request.app.state.login_throttle
-
-
-def get_signing_key(request: Request) -> SigningKey:
-    return request.app.state.signing_key
-
-
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The caller's address, as resolved from trusted proxies only (see FORWARDED_ALLOW_IPS)."""
     candidate = request.client.host if request.client else ""
     try:
@@ -44,9 +33,9 @@ def client_address(request: Request) -> str:
         return candidate[:64] or "unknown"
 
 
-AccessTokensDep = Annotated[AccessTokens, Depends(get_access_tokens)]
-LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
-SigningKeyDep = Annotated[SigningKey, Depends(get_signing_key)]
+AccessTokensDep = Annotated[AccessTokens, from_state("access_tokens")]
+LoginThrottleDep = Annotated[LoginThrottle, from_state("login_throttle")]
+SigningKeyDep = Annotated[SigningKey, from_state("signing_key")]
 ClientAddress = Annotated[str, Depends(client_address)]
 
 

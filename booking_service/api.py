@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from booking_service import lifecycle, service
 from booking_service.clients import Clients
@@ -21,19 +21,11 @@ from booking_service.schemas import (
     internal_view,
 )
 from shared.db import SessionDep
+from shared.deps import from_state
 from shared.security import CallingService, CurrentUser, bearer_token, ensure_self_or_admin
 
-
-def get_clients(request: Request) -> Clients:
-    return request.app.state.clients
-
-
-def get_booking_settings(request: Request) -> BookingSettings:
-    return request.app.state.settings
-
-
-ClientsDep = Annotated[Clients, Depends(get_clients)]
-SettingsDep = Annotated[BookingSettings, Depends(get_booking_settings)]
+ClientsDep = Annotated[Clients, from_state("clients")]
+SettingsDep = Annotated[BookingSettings, from_state("settings")]
 BookingId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The booking's id")]
 
 router = APIRouter(prefix="/api/bookings", tags=["bookings"])

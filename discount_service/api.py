@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, status
 
 from discount_service import service
 from discount_service.clients import BookingClient
@@ -16,15 +16,11 @@ from discount_service.schemas import (
     QuoteOut,
 )
 from shared.db import SessionDep
+from shared.deps import from_state
 from shared.errors import PROBLEM_JSON
 from shared.security import AdminUser, CurrentUser
 
-
-def get_bookings(request: Request) -> BookingClient:
-    return request.app.state.clients.bookings
-
-
-BookingsDep = Annotated[BookingClient, Depends(get_bookings)]
+BookingsDep = Annotated[BookingClient, from_state("clients", "bookings")]
 
 
 def _problem(description: str) -> dict[str, Any]:

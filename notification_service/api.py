@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 
 from notification_service import service
 from notification_service.config import NotificationSettings
@@ -15,20 +15,12 @@ from notification_service.schemas import (
 )
 from notification_service.sender import Sender
 from shared.db import SessionDep
+from shared.deps import from_state
 from shared.errors import PROBLEM_JSON
 from shared.security import CurrentUser
 
-
-def get_sender(request: Request) -> Sender:
-    return request.app.state.sender
-
-
-def get_notification_settings(request: Request) -> NotificationSettings:
-    return request.app.state.settings
-
-
-SenderDep = Annotated[Sender, Depends(get_sender)]
-SettingsDep = Annotated[NotificationSettings, Depends(get_notification_settings)]
+SenderDep = Annotated[Sender, from_state("sender")]
+SettingsDep = Annotated[NotificationSettings, from_state("settings")]
 
 
 def _problem(description: str) -> dict[str, Any]:

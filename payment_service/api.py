@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -12,30 +12,14 @@ from payment_service.clients import Clients
 from payment_service.config import PaymentSettings
 from payment_service.schemas import BIGINT_MAX, PaymentList, PaymentOut, PayRequest, RefundRequest
 from shared.db import SessionDep
+from shared.deps import from_state
 from shared.errors import PROBLEM_JSON
 from shared.security import CallingService, CurrentUser
 
-
-def get_clients(request: Request) -> Clients:
-    return request.app.state.clients
-
-
-def get_gateway(request: Request) -> CardGateway:
-    return request.app.state.gateway
-
-
-def get_payment_settings(request: Request) -> PaymentSettings:
-    return request.app.state.settings
-
-
-def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    return request.app.state.db.sessionmaker
-
-
-ClientsDep = Annotated[Clients, Depends(get_clients)]
-GatewayDep = Annotated[CardGateway, Depends(get_gateway)]
-SettingsDep = Annotated[PaymentSettings, Depends(get_payment_settings)]
-SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+ClientsDep = Annotated[Clients, from_state("clients")]
+GatewayDep = Annotated[CardGateway, from_state("gateway")]
+SettingsDep = Annotated[PaymentSettings, from_state("settings")]
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], from_state("db", "sessionmaker")]
 PaymentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The payment's id")]
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])

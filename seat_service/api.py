@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from seat_service import service
 from seat_service.config import SeatSettings
@@ -22,31 +22,15 @@ from seat_service.schemas import (
     SoldSeatsReleased,
 )
 from shared.db import SessionDep
+from shared.deps import from_state
 from shared.events import OutboxRelay
 from shared.http import ServiceClient
 from shared.security import CallingService, CurrentUser, ensure_self_or_admin
 
-
-async def _holds(request: Request) -> HoldStore:
-    return request.app.state.holds
-
-
-async def _flights(request: Request) -> ServiceClient:
-    return request.app.state.flight_search
-
-
-async def _settings(request: Request) -> SeatSettings:
-    return request.app.state.settings
-
-
-async def _relay(request: Request) -> OutboxRelay:
-    return request.app.state.relay
-
-
-HoldsDep = Annotated[HoldStore, Depends(_holds)]
-FlightsDep = Annotated[ServiceClient, Depends(_flights)]
-SettingsDep = Annotated[SeatSettings, Depends(_settings)]
-RelayDep = Annotated[OutboxRelay, Depends(_relay)]
+HoldsDep = Annotated[HoldStore, from_state("holds")]
+FlightsDep = Annotated[ServiceClient, from_state("flight_search")]
+SettingsDep = Annotated[SeatSettings, from_state("settings")]
+RelayDep = Annotated[OutboxRelay, from_state("relay")]
 FlightIdPath = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
 router = APIRouter(prefix="/api/seats", tags=["seats"])

@@ -3,9 +3,10 @@
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from shared.db import SessionDep
+from shared.deps import from_state
 from shared.errors import PROBLEM_JSON
 from shared.events import OutboxRelay
 from shared.security import CurrentUser
@@ -15,22 +16,9 @@ from ticket_service.config import TicketSettings
 from ticket_service.pdf import latin1, render_ticket_pdf
 from ticket_service.schemas import BIGINT_MAX, TicketGenerate, TicketOut, TicketPage
 
-
-def get_clients(request: Request) -> Clients:
-    return request.app.state.clients
-
-
-def get_ticket_settings(request: Request) -> TicketSettings:
-    return request.app.state.settings
-
-
-def get_relay(request: Request) -> OutboxRelay:
-    return request.app.state.relay
-
-
-ClientsDep = Annotated[Clients, Depends(get_clients)]
-SettingsDep = Annotated[TicketSettings, Depends(get_ticket_settings)]
-RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
+ClientsDep = Annotated[Clients, from_state("clients")]
+SettingsDep = Annotated[TicketSettings, from_state("settings")]
+RelayDep = Annotated[OutboxRelay, from_state("relay")]
 TicketId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The ticket's id")]
 
 
