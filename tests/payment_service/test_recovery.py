@@ -201,12 +201,15 @@ async def test_the_recovery_loop_runs_by_itself(stacks, new_user, crash_at):
         crash_at("payment.after_charge")
         await crashed_pay(stack, headers, booking)
 
-        async def confirmed() -> bool:
-            return (await stack.booking(headers, booking["id"]))["status"] == "CONFIRMED"
+        # Wait for the end of the saga itself (the payment settled), not for a step before it:
+        # the booking turns CONFIRMED a moment before the payment's last step commits.
+        async def settled() -> bool:
+            return [p.settled for p in await stack.payments_of(booking["id"])] == [True]
 
-        await eventually(confirmed)
+        await eventually(settled)
         [payment] = await stack.payments_of(booking["id"])
         assert payment.status == "SUCCEEDED"
+        assert (await stack.booking(headers, booking["id"]))["status"] == "CONFIRMED"
     finally:
         await stack.close()  # its eager loop would recover other tests' crashes too
 

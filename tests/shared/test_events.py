@@ -31,6 +31,7 @@ from shared.events import (
 from shared.logging import request_id_var
 from shared.redis import Keys, create_redis
 from shared.settings import BaseServiceSettings
+from tests.helpers import eventually
 from tests.shared import evschema
 from tests.shared.conftest import free_port
 from tests.shared.evschema import outbox, processed, work
@@ -488,14 +489,6 @@ def test_event_fields_round_trip() -> None:
     assert Event.from_fields(fields) == event
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> bool:
-    for _ in range(int(seconds / 0.05)):
-        if await check():
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
 async def test_a_commit_wakes_the_relay_through_listen_notify(
     db: Database, redis: Redis, keys: Keys, domain: str
 ) -> None:
@@ -506,18 +499,14 @@ async def test_a_commit_wakes_the_relay_through_listen_notify(
     r.poll_seconds = r.listening_poll_seconds = 3600
     stream = stream_for(keys, f"{domain}.created")
     async with running(r.run()):
-
-        async def listening() -> bool:
-            return r.listening
-
-        assert await eventually(listening)
+        await eventually(lambda: r.listening)
         await asyncio.sleep(0.2)  # the relay's first pass is done: it sleeps for an hour
         [event_id] = await publish_committed(db, f"{domain}.created")
 
         async def relayed() -> bool:
             return await redis.xlen(stream) == 1
 
-        assert await eventually(relayed, seconds=5)
+        await eventually(relayed, within=5)
     [(_, fields)] = await redis.xrange(stream)
     assert fields["id"] == str(event_id)
 
@@ -536,5 +525,5 @@ async def test_without_listen_the_relay_falls_back_to_polling(
         async def relayed() -> bool:
             return await redis.xlen(stream) == 1
 
-        assert await eventually(relayed, seconds=5)
+        await eventually(relayed, within=5)
         assert not r.listening

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shared.overload import LoadShedder
+from tests.helpers import eventually
 
 
 class Gate:
@@ -61,21 +62,13 @@ async def make_client() -> AsyncIterator:
         await client.aclose()
 
 
-async def until(condition, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
 async def test_beyond_the_slots_and_the_queue_requests_are_refused_at_once(
     gate: Gate, make_client
 ) -> None:
     app = shedder(gate, max_in_flight=3, max_queued=2, queue_timeout=30)
     client = make_client(app)
     first = [asyncio.ensure_future(client.get("/work")) for _ in range(5)]
-    await until(lambda: app.in_flight == 3 and app.queued == 2)
+    await eventually(lambda: app.in_flight == 3 and app.queued == 2)
 
     # Everything beyond 3 running + 2 waiting is answered straight away, while the gate is shut.
     refused = await asyncio.gather(*(client.get("/work") for _ in range(10)))
@@ -96,7 +89,7 @@ async def test_a_request_that_waits_too_long_for_a_turn_is_refused(gate: Gate, m
     app = shedder(gate, max_in_flight=1, max_queued=10, queue_timeout=0.2)
     client = make_client(app)
     running = asyncio.ensure_future(client.get("/work"))
-    await until(lambda: app.in_flight == 1)
+    await eventually(lambda: app.in_flight == 1)
     waited = await client.get("/work")
     assert waited.status_code == 503 and waited.json()["code"] == "OVERLOADED"
     assert app.queued == 0
@@ -108,7 +101,7 @@ async def test_liveness_is_answered_even_when_full(gate: Gate, make_client) -> N
     app = shedder(gate, max_in_flight=1, max_queued=0, queue_timeout=1)
     client = make_client(app)
     busy = asyncio.ensure_future(client.get("/work"))
-    await until(lambda: app.in_flight == 1)
+    await eventually(lambda: app.in_flight == 1)
     assert (await client.get("/work")).status_code == 503
     assert (await client.get("/health")).status_code == 200
     gate.open.set()
@@ -119,7 +112,7 @@ async def test_zero_turns_the_limit_off(gate: Gate, make_client) -> None:
     app = shedder(gate, max_in_flight=0, max_queued=0, queue_timeout=0)
     client = make_client(app)
     many = [asyncio.ensure_future(client.get("/work")) for _ in range(50)]
-    await until(lambda: gate.inside == 50)
+    await eventually(lambda: gate.inside == 50)
     gate.open.set()
     assert Counter(r.status_code for r in await asyncio.gather(*many)) == {200: 50}
 
