@@ -31,6 +31,7 @@ class Principal:
     user_id: int
     role: str
     email: str | None = None
+    name: str | None = None  # the account holder's name, for a booking's default passenger
 
     @property
     def is_admin(self) -> bool:
@@ -187,8 +188,12 @@ class TokenVerifier:
         if claims.get("typ") != "access":
             raise InvalidToken("Not an access token")
         try:
+            name = claims.get("name")
             principal = Principal(
-                int(claims["sub"]), str(claims.get("role", "user")), claims.get("email")
+                int(claims["sub"]),
+                str(claims.get("role", "user")),
+                claims.get("email"),
+                name if isinstance(name, str) else None,
             )
             return principal, float(claims["exp"])
         except (TypeError, ValueError) as exc:
