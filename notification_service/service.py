@@ -27,7 +27,7 @@ from notification_service.models import (
 )
 from notification_service.sender import Sender
 from shared.errors import NotFound
-from shared.events import Event, publish
+from shared.events import Event, publish_many
 from shared.security import Principal, ensure_self_or_admin
 
 log = logging.getLogger("notification.service")
@@ -54,27 +54,27 @@ async def record_event(*, session: AsyncSession, event: Event) -> list[int]:
     if rendered is None:
         log.info("%s %s: nobody to notify", event.type, event.id)
         return []
-    ids = []
-    for draft in rendered.drafts:
-        new_id = await session.scalar(
-            pg_insert(Notification)
-            .values(
-                user_id=rendered.user_id,
-                channel=draft.channel,
-                event_type=event.type,
-                event_id=event.id,
-                booking_id=rendered.booking_id,
-                reference=rendered.reference,
-                subject=draft.subject,
-                message=draft.message,
-                status=QUEUED,
-            )
-            .on_conflict_do_nothing(index_elements=[Notification.event_id, Notification.channel])
-            .returning(Notification.id)
-        )
-        if new_id is not None:
-            ids.append(new_id)
-    return ids
+    rows = [
+        {
+            "user_id": rendered.user_id,
+            "channel": draft.channel,
+            "event_type": event.type,
+            "event_id": event.id,
+            "booking_id": rendered.booking_id,
+            "reference": rendered.reference,
+            "subject": draft.subject,
+            "message": draft.message,
+            "status": QUEUED,
+        }
+        for draft in rendered.drafts
+    ]
+    inserted = await session.scalars(
+        pg_insert(Notification)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[Notification.event_id, Notification.channel])
+        .returning(Notification.id)
+    )
+    return list(inserted)
 
 
 async def send_message(
@@ -139,6 +139,7 @@ async def _deliver_rows(
 ) -> int:
     """Hand each (locked) row to the sender and record the outcome, in the open transaction."""
     sent = 0
+    outcomes: list[tuple[str, dict[str, object]]] = []
     for n in rows:
         n.attempts += 1
         try:
@@ -147,14 +148,15 @@ async def _deliver_rows(
             n.last_error = f"{type(exc).__name__}: {exc}"[:200]
             if n.attempts >= max_attempts:
                 n.status = FAILED
-                await publish(session, outbox, type="notification.failed", payload=_payload(n))
+                outcomes.append(("notification.failed", _payload(n)))
                 log.warning("notification %s failed after %s attempts", n.id, n.attempts)
             continue
         n.status = SENT
         n.sent_at = utcnow()
         n.last_error = None
         sent += 1
-        await publish(session, outbox, type="notification.sent", payload=_payload(n))
+        outcomes.append(("notification.sent", _payload(n)))
+    await publish_many(session, outbox, outcomes)  # one insert for the whole batch
     return sent
 
 

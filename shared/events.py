@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -130,18 +130,27 @@ async def publish(
     session: AsyncSession, outbox: Table, *, type: str, payload: Mapping[str, Any]
 ) -> uuid.UUID:
     """Record an event in the outbox, in the caller's transaction, and notify the relay (on
-    commit). One statement: the insert is a CTE whose row fires the `pg_notify`."""
-    event_id = uuid.uuid4()
-    inserted = (
-        insert(outbox)
-        .values(
-            event_id=event_id, type=type, payload=dict(payload), request_id=request_id_var.get()
-        )
-        .returning(outbox.c.id)
-        .cte("published")
-    )
-    await session.execute(select(func.pg_notify(outbox_channel(outbox), "")).select_from(inserted))
+    commit)."""
+    [event_id] = await publish_many(session, outbox, [(type, payload)])
     return event_id
+
+
+async def publish_many(
+    session: AsyncSession, outbox: Table, events: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[uuid.UUID]:
+    """Record several `(type, payload)` events at once, in the caller's transaction. One
+    statement: the insert is a CTE whose rows fire the relay's `pg_notify` (sent at commit;
+    Postgres folds identical notifications of one transaction into one)."""
+    if not events:
+        return []
+    request_id = request_id_var.get()
+    rows = [
+        {"event_id": uuid.uuid4(), "type": t, "payload": dict(p), "request_id": request_id}
+        for t, p in events
+    ]
+    inserted = insert(outbox).values(rows).returning(outbox.c.id).cte("published")
+    await session.execute(select(func.pg_notify(outbox_channel(outbox), "")).select_from(inserted))
+    return [row["event_id"] for row in rows]
 
 
 class OutboxRelay:
