@@ -1,28 +1,31 @@
-"""Booking benchmark: the journey hold -> book -> pay through the gateway, and a pay race.
+"""Booking benchmark: the whole journey through the gateway, and a pay race.
 
-    python bench/bench_booking.py                      # starts the whole system itself
+    python bench/bench_booking.py                      # or: make bench-booking
     python bench/bench_booking.py --url http://localhost:8080   # a running system (make run)
+    python bench/bench_booking.py --baseline e413dcb   # the same run on an older commit first
 
 Without `--url` it does what `make run` does on a scratch database and Redis prefix (migrate,
-seed the demo data, every service and the gateway as processes), runs, and tears it all down.
+seed the demo data, every service and the gateway as processes), waits until the services have
+consumed the seed's events, runs, and tears it all down.
 
-Each journey holds one free economy seat of a seeded DEL-BOM flight, books it and pays it with
-the success card. Latency: `--sequential` journeys by one traveller, back to back. Throughput:
-`--concurrency` travellers (each signed up once) run journeys until `--journeys` are done.
-Reported: journeys per second and p50/p90/p99 per step.
+A journey is the traveller's whole path, each step one call through the gateway: search DEL-BOM
+(direct flights of the coming days), the seat map of one of the flights found, a hold of a free
+economy seat on it, the booking, the payment (success card) and the ticket. Latency:
+`--sequential` journeys by one traveller, back to back. Throughput: `--concurrency` travellers
+(each signed up once) run journeys until `--journeys` are done; reported: journeys per second,
+p50/p90/p99 per step, and the CPU every process spent per journey (services, gateway, Postgres
+and Redis), including the work the journey's events cause (tickets, notifications, search
+availability), measured once that work is done.
 Race: `--race` concurrent pays of one booking, without and with a shared Idempotency-Key;
 reported: the answers, and the charges the mock gateway recorded (must be exactly one).
 """
 
 import argparse
 import asyncio
-import itertools
 import os
 import platform
-import statistics
-import subprocess
+import random
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -33,12 +36,21 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    CARD,
+    PASSWORD,
+    ROOT,
+    OwnStack,
+    Worktree,
+    commit_of,
+    cpu_seconds,
+    cpu_used,
+    percentile,
+)
 
-STEPS = ("hold", "book", "pay", "journey")
-CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "123"}
-PASSWORD = "bench-password-1"  # noqa: S105 (throwaway bench accounts)
+STEPS = ("search", "seat map", "hold", "book", "pay", "ticket", "journey")
+REPORT = ROOT / "bench" / "reports" / "booking.md"
 
 
 @dataclass
@@ -47,95 +59,6 @@ class Results:
     failures: Counter[str] = field(default_factory=Counter)
     journeys: int = 0
     elapsed: float = 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
-
-
-# The system under test ---------------------------------------------------------------------
-
-
-class OwnStack:
-    """migrate + seed + every process, on a scratch database (like `make run`)."""
-
-    def __init__(self) -> None:
-        from sqlalchemy.engine import make_url
-
-        run = uuid.uuid4().hex[:8]
-        base = os.environ.get("DATABASE_URL", "postgresql+asyncpg://postgres@localhost:5432/fb")
-        self.database_url = (
-            make_url(base).set(database=f"fb_bench_{run}").render_as_string(hide_password=False)
-        )
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"fb-bench-{run}-"))
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "ENVIRONMENT": "development",
-            "DATABASE_URL": self.database_url,
-            "REDIS_PREFIX": f"fbbench:{run}:",
-            "AUTH_SIGNING_KEY_FILE": str(self.tmp / "signing_key.pem"),
-            "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_PER_USER": "1000000",
-            "RATE_LIMIT_PER_ADDRESS": "1000000",
-        }
-        self.stack: Any = None
-
-    def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "shared.manage", *args],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-    @property
-    def pids(self) -> dict[str, int]:
-        if self.stack is None:
-            return {}
-        procs = {**self.stack.services, "gateway": self.stack.gateway}
-        return {name: p.popen.pid for name, p in procs.items() if p.popen is not None}
-
-    def start(self) -> str:
-        from tests.e2e.stack import Stack
-
-        print("migrating and seeding a scratch database ...", flush=True)
-        self.manage("check", "--wait", "20")
-        self.manage("migrate")
-        self.manage("seed")
-        print("starting the services and the gateway ...", flush=True)
-        self.stack = Stack(log_dir=self.tmp, base_env=self.env)
-        self.stack.start()
-        return self.stack.gateway.url
-
-    def stop(self) -> None:
-        if self.stack is not None:
-            self.stack.stop()
-        import redis
-
-        client = redis.Redis.from_url(self.env.get("REDIS_URL", "redis://localhost:6379/0"))
-        for key in client.scan_iter(match=f"{self.env['REDIS_PREFIX']}*", count=1000):
-            client.unlink(key)
-        client.close()
-        self.manage("dropdb")
-
-
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """CPU time (user + system) each process has used so far (Linux /proc; else empty)."""
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    used = {}
-    for name, pid in pids.items():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        used[name] = (int(fields[11]) + int(fields[12])) / ticks
-    return used
 
 
 # Setup through the gateway -------------------------------------------------------------------
@@ -153,97 +76,127 @@ async def sign_up(client: httpx.AsyncClient, n: int) -> list[dict[str, str]]:
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
-async def free_seats(
-    client: httpx.AsyncClient, headers: dict[str, str], wanted: int
-) -> list[tuple[int, str]]:
-    """Distinct free economy (flight, seat) pairs on direct DEL-BOM flights of the coming days,
-    taken from the flights in turn (a real load is spread over many flights)."""
-    by_flight: list[list[tuple[int, str]]] = []
-    found = 0
-    day = datetime.now(UTC).date() + timedelta(days=2)
-    for offset in range(20):
-        r = await client.get(
-            "/api/flights/search",
-            params={
-                "source": "DEL",
-                "destination": "BOM",
-                "date": (day + timedelta(days=offset)).isoformat(),
-                "maxStops": 0,
-            },
-            headers=headers,
-        )
-        r.raise_for_status()
-        for itinerary in r.json()["itineraries"]:
-            flight_id = itinerary["segments"][0]["flightId"]
-            seats = await client.get(f"/api/seats/{flight_id}", headers=headers)
-            if seats.status_code != 200:
-                continue
-            free = [
-                (flight_id, s["seatNumber"])
-                for s in seats.json()["seats"]
-                if s["status"] == "available" and s["cabin"] == "economy"
-            ]
-            by_flight.append(free)
-            found += len(free)
-            if found >= wanted and len(by_flight) >= 4:
-                pairs = [p for group in itertools.zip_longest(*by_flight) for p in group if p]
-                return pairs[:wanted]
-    raise SystemExit(f"only {found} free seats found; seed the demo data first")
+def search_dates(days: int = 20) -> list[str]:
+    first = datetime.now(UTC).date() + timedelta(days=2)
+    return [(first + timedelta(days=d)).isoformat() for d in range(days)]
+
+
+async def settled(env: dict[str, str]) -> None:
+    """Wait until every consumer group has read and acknowledged every event (the seed's
+    thousands of flight.created events keep the seat service busy for a while)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(env.get("REDIS_URL", "redis://localhost:6379/0"))
+    prefix = env["REDIS_PREFIX"]
+    try:
+        for _ in range(3000):
+            behind = 0
+            async for key in client.scan_iter(match=f"{prefix}events:*", count=100):
+                if key.decode().endswith(":dead"):
+                    continue
+                for group in await client.xinfo_groups(key):
+                    behind += int(group.get("lag") or 0) + int(group.get("pending") or 0)
+            if behind == 0:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await client.aclose()
 
 
 # The journey -------------------------------------------------------------------------------
 
 
-async def journey(
-    client: httpx.AsyncClient, headers: dict[str, str], seat: tuple[int, str], results: Results
-) -> None:
-    flight_id, seat_number = seat
-    started = time.perf_counter()
+class Journey:
+    """One traveller's whole path; every step's latency recorded, failures counted."""
 
-    async def step(name: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str], results: Results):
+        self.client = client
+        self.headers = headers
+        self.results = results
+
+    async def step(self, name: str, method: str, path: str, **kw: Any) -> dict[str, Any]:
         t0 = time.perf_counter()
-        r = await client.request(method, path, json=body, headers=headers)
-        results.latencies[name].append(time.perf_counter() - t0)
+        r = await self.client.request(method, path, headers=self.headers, **kw)
+        self.results.latencies[name].append(time.perf_counter() - t0)
         if r.status_code not in (200, 201):
-            results.failures[f"{name} {r.status_code} {r.json().get('code', '')}"] += 1
-            raise RuntimeError(name)
+            code = r.json().get("code", "") if r.content else ""
+            raise RuntimeError(f"{name} {r.status_code} {code}".strip())
         return r.json()
 
-    try:
-        hold = await step(
-            "hold", "POST", "/api/seats/lock", {"flightId": flight_id, "seatNumber": seat_number}
-        )
-        booking = await step("book", "POST", "/api/bookings", {"holdIds": [hold["holdId"]]})
-        await step(
-            "pay",
-            "POST",
-            "/api/payments/pay",
-            {"bookingId": booking["id"], "amount": booking["amountDue"], "card": CARD},
-        )
-    except (RuntimeError, httpx.HTTPError, ValueError) as exc:
-        if isinstance(exc, httpx.HTTPError):
-            results.failures[f"transport {type(exc).__name__}"] += 1
-        return
-    results.latencies["journey"].append(time.perf_counter() - started)
-    results.journeys += 1
+    async def run(self, rng: random.Random) -> None:
+        started = time.perf_counter()
+        try:
+            params = {"source": "DEL", "destination": "BOM", "maxStops": 0}
+            found = await self.step(
+                "search",
+                "GET",
+                "/api/flights/search",
+                params={**params, "date": rng.choice(search_dates())},
+            )
+            flight = rng.choice(found["itineraries"])["segments"][0]["flightId"]
+            seat_map = await self.step("seat map", "GET", f"/api/seats/{flight}")
+            free = [
+                s["seatNumber"]
+                for s in seat_map["seats"]
+                if s["status"] == "available" and s["cabin"] == "economy"
+            ]
+            hold = await self.step(
+                "hold",
+                "POST",
+                "/api/seats/lock",
+                json={"flightId": flight, "seatNumber": rng.choice(free)},
+            )
+            booking = await self.step(
+                "book", "POST", "/api/bookings", json={"holdIds": [hold["holdId"]]}
+            )
+            await self.step(
+                "pay",
+                "POST",
+                "/api/payments/pay",
+                json={"bookingId": booking["id"], "amount": booking["amountDue"], "card": CARD},
+            )
+            await self.step(
+                "ticket", "POST", "/api/tickets/generate", json={"bookingId": booking["id"]}
+            )
+        except RuntimeError as exc:
+            self.results.failures[str(exc)] += 1
+            return
+        except (httpx.HTTPError, ValueError, IndexError, KeyError) as exc:
+            self.results.failures[f"client {type(exc).__name__}"] += 1
+            return
+        self.results.latencies["journey"].append(time.perf_counter() - started)
+        self.results.journeys += 1
 
 
 async def run_journeys(
-    client: httpx.AsyncClient, users: list[dict[str, str]], seats: list[tuple[int, str]]
+    client: httpx.AsyncClient, users: list[dict[str, str]], journeys: int, seed: int
 ) -> Results:
     results = Results()
-    queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
-    for seat in seats:
-        queue.put_nowait(seat)
+    left = [journeys]
 
-    async def traveller(headers: dict[str, str]) -> None:
-        while not queue.empty():
-            await journey(client, headers, queue.get_nowait(), results)
+    async def traveller(i: int, headers: dict[str, str]) -> None:
+        rng = random.Random(seed * 1000 + i)
+        while left[0] > 0:
+            left[0] -= 1
+            await Journey(client, headers, results).run(rng)
 
     started = time.perf_counter()
-    await asyncio.gather(*(traveller(h) for h in users))
+    await asyncio.gather(*(traveller(i, h) for i, h in enumerate(users)))
     results.elapsed = time.perf_counter() - started
     return results
+
+
+async def free_seat(
+    client: httpx.AsyncClient, headers: dict[str, str], day: str
+) -> tuple[int, str]:
+    r = await client.get(
+        "/api/flights/search",
+        params={"source": "BOM", "destination": "DEL", "date": day, "maxStops": 0},
+        headers=headers,
+    )
+    flight = r.json()["itineraries"][0]["segments"][0]["flightId"]
+    seats = (await client.get(f"/api/seats/{flight}", headers=headers)).json()["seats"]
+    return flight, random.choice([s["seatNumber"] for s in seats if s["status"] == "available"])
 
 
 async def race(
@@ -293,7 +246,45 @@ async def race(
     }
 
 
+# CPU of the stores ----------------------------------------------------------------------------
+
+
+def store_pids() -> dict[str, int]:
+    """Postgres (every backend and helper process) and Redis, by pid, as `name:pid`."""
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            comm = (proc / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm.startswith(("postgres", "postmaster")):
+            found[f"postgres:{proc.name}"] = int(proc.name)
+        elif comm.startswith("redis-server"):
+            found[f"redis:{proc.name}"] = int(proc.name)
+    return found
+
+
+def by_process(used: dict[str, float]) -> dict[str, float]:
+    """Fold `postgres:<pid>` / `redis:<pid>` readings into one figure each."""
+    out: Counter[str] = Counter()
+    for name, seconds in used.items():
+        out[name.split(":", 1)[0]] += seconds
+    return dict(out)
+
+
 # Report ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    label: str
+    commit: str
+    alone: Results
+    results: Results
+    cpu: dict[str, float]
+    races: list[dict[str, Any]]
 
 
 def step_table(results: Results) -> list[str]:
@@ -301,148 +292,169 @@ def step_table(results: Results) -> list[str]:
     lines = ["| step | n | p50 ms | p90 ms | p99 ms | max ms |", "|---|---|---|---|---|---|"]
     for name in STEPS:
         values = results.latencies[name]
+        if not values:
+            continue
         lines.append(
             f"| {name} | {len(values)} | {percentile(values, 50) * ms:.0f} | "
             f"{percentile(values, 90) * ms:.0f} | {percentile(values, 99) * ms:.0f} | "
-            f"{(max(values) if values else float('nan')) * ms:.0f} |"
+            f"{max(values) * ms:.0f} |"
         )
     return lines
 
 
-def report(
-    args: argparse.Namespace,
-    url: str,
-    alone: Results,
-    results: Results,
-    races: list[dict[str, Any]],
-    load: float,
-    cpu: dict[str, float],
-) -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    ms = 1000
+def cpu_line(run: Run) -> str:
+    if not run.cpu or not run.results.journeys:
+        return ""
+    n = run.results.journeys
+    stores = {k: v for k, v in run.cpu.items() if k in ("postgres", "redis")}
+    apps = {k: v for k, v in run.cpu.items() if k not in stores}
+    parts = ", ".join(
+        f"{k} {v / n * 1000:.1f}" for k, v in sorted(apps.items(), key=lambda kv: -kv[1])
+    )
+    store = ", ".join(f"{k} {v / n * 1000:.1f}" for k, v in sorted(stores.items()))
+    return (
+        f"CPU per journey, by process (ms): {parts}; **services and gateway together "
+        f"{sum(apps.values()) / n * 1000:.1f} ms**; the stores: {store} "
+        f"(all together {sum(run.cpu.values()) / n * 1000:.1f} ms)."
+    )
+
+
+def run_section(run: Run, args: argparse.Namespace) -> list[str]:
+    r = run.results
     lines = [
-        "# Booking benchmark",
+        f"## {run.label} (commit {run.commit})",
         "",
-        f"`make bench-booking` ({'own stack' if not args.url else url}), "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}, "
-        f"{os.cpu_count()} CPU cores ({platform.machine()}), Python {platform.python_version()}; "
-        f"load average {load:.1f} when it started (the machine is shared).",
-        "Every service and the gateway are separate uvicorn processes (one worker each) on the "
-        "same machine as the load generator; Postgres and Redis local. Each step is one call "
-        "through the gateway: hold `POST /api/seats/lock`, book `POST /api/bookings` "
-        "(`{holdIds}`, no passengers: the account holder), pay `POST /api/payments/pay` "
-        "(success card).",
+        "### One traveller at a time (latency)",
         "",
-        "## One traveller at a time (latency)",
+        f"{run.alone.journeys} journeys back to back, "
+        f"{run.alone.journeys / run.alone.elapsed:.1f} per second.",
         "",
-        f"{alone.journeys} journeys back to back, {alone.journeys / alone.elapsed:.1f} per second.",
+        *step_table(run.alone),
         "",
-        *step_table(alone),
+        f"### {args.concurrency} travellers at once (throughput)",
         "",
-        f"## {args.concurrency} travellers at once (throughput)",
+        f"- completed: **{r.journeys}** of {args.journeys}, failed: {sum(r.failures.values())}"
+        + (f" ({dict(r.failures)})" if r.failures else ""),
+        f"- wall time: {r.elapsed:.1f} s, **{r.journeys / r.elapsed:.1f} journeys per second**",
         "",
-        f"{args.journeys} journeys by {args.concurrency} concurrent travellers (each its own "
-        "account), one economy seat each.",
+        *step_table(r),
         "",
-        f"- completed: **{results.journeys}**, failed: {sum(results.failures.values())}"
-        + (f" ({dict(results.failures)})" if results.failures else ""),
-        f"- wall time: {results.elapsed:.1f} s, **{results.journeys / results.elapsed:.1f} "
-        "journeys per second**",
+        cpu_line(run),
         "",
-        *step_table(results),
-    ]
-    if cpu and results.journeys:
-        busiest = sorted(cpu.items(), key=lambda kv: -kv[1])
-        lines += [
-            "",
-            "CPU used per journey in this run, by process (ms): "
-            + ", ".join(
-                f"{name} {seconds / results.journeys * ms:.0f}" for name, seconds in busiest
-            )
-            + f"; total {sum(cpu.values()) / results.journeys * ms:.0f} ms, on "
-            f"{os.cpu_count()} cores shared with the load generator, Postgres and Redis.",
-        ]
-    mean = statistics.fmean(results.latencies["pay"]) * ms if results.latencies["pay"] else 0
-    lines += [
-        "",
-        f"(pay: mean {mean:.0f} ms; it is the saga: booking check, payment row, booking "
-        "reservation, card charge, seat sale, confirmation, each committed.)",
-        "",
-        f"## Race: {args.race} concurrent pays of one booking",
+        f"### Race: {args.race} concurrent pays of one booking",
         "",
         "| Idempotency-Key | answers | 201s' payment ids | payments recorded | booking | time |",
         "|---|---|---|---|---|---|",
     ]
-    for r in races:
-        answers = ", ".join(f"{n}x {k}" for k, n in sorted(r["outcomes"].items()))
-        payments = ", ".join(f"{n} {k}" for k, n in sorted(r["payments"].items()))
+    for race_run in run.races:
+        answers = ", ".join(f"{n}x {k}" for k, n in sorted(race_run["outcomes"].items()))
+        payments = ", ".join(f"{n} {k}" for k, n in sorted(race_run["payments"].items()))
         lines.append(
-            f"| {'one shared key' if r['key'] else 'none'} | {answers} | "
-            f"{r['distinct_payment_ids']} | {payments} | {r['booking']} | "
-            f"{r['elapsed'] * ms:.0f} ms |"
+            f"| {'one shared key' if race_run['key'] else 'none'} | {answers} | "
+            f"{race_run['distinct_payment_ids']} | {payments} | {race_run['booking']} | "
+            f"{race_run['elapsed'] * 1000:.0f} ms |"
         )
-    lines += [
+    lines += [""]
+    return lines
+
+
+def report(runs: list[Run], args: argparse.Namespace, url: str | None, load: float) -> str:
+    lines = [
+        "# Booking benchmark",
         "",
-        "Exactly one charge each time: one SUCCEEDED payment; the other answers are 409 "
-        "(`PAYMENT_IN_PROGRESS`, `BOOKING_ALREADY_PAID`, `IDEMPOTENCY_IN_PROGRESS`) or, with "
-        "the key, replays of the one 201; no 5xx.",
+        f"`make bench-booking` ({url or 'own stack'}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{os.cpu_count()} CPU cores ({platform.machine()}), Python {platform.python_version()}; "
+        f"load average {load:.1f} when it started.",
+        "Every service and the gateway are separate uvicorn processes (one worker each, access "
+        "log on, to a file per process) on the same machine as the load generator, Postgres and "
+        "Redis. A journey: search DEL-BOM, seat map, hold one economy seat, book "
+        "(`{holdIds}`, the account holder as passenger), pay (success card), ticket; each step "
+        "one call through the gateway. CPU per journey counts every process, and the work the "
+        "journey's events cause (ticket issue, notifications, search availability), read once "
+        "that work is done.",
         "",
     ]
+    for run in runs:
+        lines += run_section(run, args)
     return "\n".join(lines)
 
 
 async def measure(
-    args: argparse.Namespace, url: str, pids: dict[str, int]
-) -> tuple[Results, Results, list[dict[str, Any]], dict[str, float]]:
+    args: argparse.Namespace, url: str, pids: dict[str, int], env: dict[str, str]
+) -> Run:
     limits = httpx.Limits(max_connections=args.concurrency + args.race + 10)
     async with httpx.AsyncClient(
         base_url=url, timeout=30.0, limits=limits, trust_env=False
     ) as client:
         users = await sign_up(client, args.concurrency)
-        pairs = await free_seats(client, users[0], len(users) + args.sequential + args.journeys + 2)
-        warm, seats = pairs[: len(users)], pairs[len(users) :]
-        # Warm-up: one journey per traveller (JWKS fetch, connection pools), not measured.
-        await run_journeys(client, users, warm)
+        # Warm-up: a few journeys per traveller (JWKS, pools, caches), not measured.
+        await run_journeys(client, users, len(users) * 3, seed=1)
+        if env:
+            await settled(env)
         print(f"running {args.sequential} journeys one at a time ...", flush=True)
-        alone = await run_journeys(client, users[:1], seats[: args.sequential])
+        alone = await run_journeys(client, users[:1], args.sequential, seed=2)
         print(f"running {args.journeys} journeys, {args.concurrency} at a time ...", flush=True)
-        rest = seats[args.sequential :]
-        cpu_before = cpu_seconds(pids)
-        results = await run_journeys(client, users, rest[: args.journeys])
-        cpu_after = cpu_seconds(pids)
-        cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_after if k in cpu_before}
+        watched = {**pids, **store_pids()}
+        cpu_before = cpu_seconds(watched)
+        results = await run_journeys(client, users, args.journeys, seed=3)
+        if env:
+            await settled(env)  # the journeys' events handled too
+        cpu = by_process(cpu_used(cpu_before, cpu_seconds(watched)))
+        day = search_dates()[-1]
         races = [
-            await race(client, users[0], rest[-2], args.race, key=False),
-            await race(client, users[0], rest[-1], args.race, key=True),
+            await race(
+                client, users[0], await free_seat(client, users[0], day), args.race, key=False
+            ),
+            await race(
+                client, users[0], await free_seat(client, users[0], day), args.race, key=True
+            ),
         ]
-    return alone, results, races, cpu
+    return Run("", "", alone, results, cpu, races)
+
+
+def measure_stack(label: str, root: Path, args: argparse.Namespace) -> Run:
+    with OwnStack(root=root) as own:
+        print("waiting for the services to consume the seed's events ...", flush=True)
+        asyncio.run(settled(own.env))
+        run = asyncio.run(measure(args, own.urls["gateway"], own.pids, own.env))
+    run.label, run.commit = label, commit_of(root)
+    return run
 
 
 def main(args: argparse.Namespace) -> int:
-    own = None if args.url else OwnStack()
-    try:
-        url = args.url or own.start()  # type: ignore[union-attr]
-        load = os.getloadavg()[0]
-        alone, results, races, cpu = asyncio.run(measure(args, url, own.pids if own else {}))
-    finally:
-        if own is not None:
-            own.stop()
-    text = report(args, url, alone, results, races, load, cpu)
+    load = os.getloadavg()[0]
+    runs = []
+    if args.url:
+        run = asyncio.run(measure(args, args.url, {}, {}))
+        run.label, run.commit = f"Running system at {args.url}", commit_of()
+        runs.append(run)
+    else:
+        if args.baseline:
+            with Worktree(args.baseline) as tree:
+                runs.append(measure_stack(f"Before: {args.baseline}", tree, args))
+        runs.append(
+            measure_stack("After: this checkout" if args.baseline else "This checkout", ROOT, args)
+        )
+    text = report(runs, args, args.url, load)
     print(text)
     if args.report:
         Path(args.report).write_text(text)
         print(f"written to {args.report}")
-    return 0 if results.journeys == args.journeys and alone.journeys == args.sequential else 1
+    last = runs[-1]
+    return (
+        0
+        if last.results.journeys == args.journeys and last.alone.journeys == args.sequential
+        else 1
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="the gateway of a running system (default: start one)")
+    parser.add_argument("--baseline", help="also measure this git ref first (before/after)")
     parser.add_argument("--journeys", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sequential", type=int, default=30)
     parser.add_argument("--race", type=int, default=20)
-    parser.add_argument("--report", default=str(ROOT / "bench" / "reports" / "booking.md"))
+    parser.add_argument("--report", default=str(REPORT))
     raise SystemExit(main(parser.parse_args()))
