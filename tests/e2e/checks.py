@@ -1,5 +1,7 @@
-"""Assertions the e2e tests share."""
+"""Assertions and set-up steps the e2e tests share."""
 
+import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,3 +27,27 @@ def assert_problem(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+_numbers = itertools.count(1)
+
+
+async def create_flight(gateway: httpx.AsyncClient, admin: dict[str, str], days: int) -> dict:
+    departure = (datetime.now(UTC) + timedelta(days=days)).replace(
+        hour=6, minute=30, second=0, microsecond=0
+    )
+    number = f"9W{next(_numbers) + days * 10 + datetime.now(UTC).microsecond % 7000}"
+    r = await gateway.post(
+        "/api/flights",
+        json={
+            "flightNumber": number,
+            "origin": "DEL",
+            "destination": "BOM",
+            "departureTime": departure.isoformat(),
+            "aircraft": "A320",
+            "fares": {"economy": "4500.00", "business": "12000.00"},
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()

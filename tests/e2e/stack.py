@@ -253,6 +253,16 @@ class Stack:
         wait_healthy([proc])
         return proc
 
+    def start_copy(self, name: str, **env: str) -> Process:
+        """Another process of service `name` on the same data (a replica; with
+        `WEB_CONCURRENCY`, several workers), with `env` overriding."""
+        info = next(i for i in SERVICES if i.name == name)
+        proc = self._process(info, f"{name}-copy-{len(self.extra)}", free_ports(1)[0], env)
+        self.extra.append(proc)
+        self._launch(proc)
+        wait_healthy([proc])
+        return proc
+
     def stop_service(self, name: str) -> None:
         self.services[name].stop()
 

@@ -3,16 +3,15 @@ and a payment process killed mid-saga and restarted.
 """
 
 import asyncio
-import itertools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.e2e.checks import assert_problem, bearer
+from tests.e2e.checks import assert_problem, bearer, create_flight
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
 
@@ -20,28 +19,6 @@ pytestmark = pytest.mark.e2e
 
 CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "123"}
 IST = ZoneInfo("Asia/Kolkata")
-_numbers = itertools.count(1)
-
-
-async def create_flight(gateway: httpx.AsyncClient, admin: dict[str, str], days: int) -> dict:
-    departure = (datetime.now(UTC) + timedelta(days=days)).replace(
-        hour=6, minute=30, second=0, microsecond=0
-    )
-    number = f"9W{next(_numbers) + days * 10 + datetime.now(UTC).microsecond % 7000}"
-    r = await gateway.post(
-        "/api/flights",
-        json={
-            "flightNumber": number,
-            "origin": "DEL",
-            "destination": "BOM",
-            "departureTime": departure.isoformat(),
-            "aircraft": "A320",
-            "fares": {"economy": "4500.00", "business": "12000.00"},
-        },
-        headers=admin,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 async def seats_available_in_search(

@@ -16,9 +16,9 @@ import pytest
 from pypdf import PdfReader
 
 from tests.conftest import E2E_DATABASE_URL, E2E_REDIS_PREFIX, ROOT
-from tests.e2e.checks import assert_problem, bearer
+from tests.e2e.checks import assert_problem, bearer, create_flight
 from tests.e2e.conftest import SignUp, unique_email
-from tests.e2e.test_booking_journey import IST, create_flight, eventually
+from tests.e2e.test_booking_journey import IST, eventually
 
 pytestmark = pytest.mark.e2e
 
