@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install check migrate seed run test test-e2e lint format bench bench-search bench-seats bench-booking clean
+.PHONY: install check migrate seed run test test-e2e lint format bench bench-gateway bench-search bench-seats bench-booking clean
 
 install: ## virtualenv with every dependency, pinned
 	$(PYTHON) -m venv $(VENV)
@@ -37,13 +37,22 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: bench-search bench-seats bench-booking ## every benchmark; reports in bench/reports/
+# BASELINE=<git ref>: the gateway and booking benchmarks also measure that commit first, for a
+# before/after in one run (e.g. make bench BASELINE=e413dcb).
+BASELINE ?=
+BASELINE_ARG := $(if $(BASELINE),--baseline $(BASELINE),)
+
+bench: bench-gateway bench-search bench-seats bench-booking ## every benchmark; reports in bench/reports/
+
+bench-gateway: ## direct vs through the gateway (wrk), 1,000 travellers on one seat, idle CPU
+	@command -v wrk >/dev/null || { echo "bench-gateway needs wrk: apt-get install wrk"; exit 1; }
+	$(BIN)/python bench/bench_gateway.py $(BASELINE_ARG)
 
 bench-search: ## search latency and throughput, uncached and cached, on growing networks
 	$(BIN)/python bench/bench_search.py
 
-bench-booking: ## booking journey (hold -> book -> pay) through the gateway, and a pay race
-	$(BIN)/python bench/bench_booking.py
+bench-booking: ## the whole journey through the gateway, 8 travellers, CPU per journey; a pay race
+	$(BIN)/python bench/bench_booking.py $(BASELINE_ARG)
 
 bench-seats: ## seat holds: latency, holds/s and a contention run -> bench/reports/seats.md
 	$(BIN)/python bench/bench_seats.py

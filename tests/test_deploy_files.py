@@ -84,6 +84,10 @@ def procfile_port_vars() -> set[str]:
     return set(re.findall(r"\$\{(\w+_PORT):-\d+\}", (ROOT / "Procfile").read_text()))
 
 
+# Read by uvicorn itself (its worker count), not by a settings class.
+SERVER_VARS = {"WEB_CONCURRENCY"}
+
+
 # --- docker-compose.yml --------------------------------------------------------------------
 
 
@@ -176,7 +180,7 @@ def test_compose_environment_matches_local_runs() -> None:
 def test_every_compose_variable_is_a_known_setting() -> None:
     known = set(settings_fields())
     for name, svc in app_services().items():
-        unknown = set(svc["environment"]) - known
+        unknown = set(svc["environment"]) - known - SERVER_VARS
         assert not unknown, f"{name} sets variables no settings class reads: {sorted(unknown)}"
     # And shared.services names the variables the settings really read.
     for info in SERVICES:
@@ -261,7 +265,7 @@ def test_env_example_lists_every_setting() -> None:
     documented = env_example()
     missing = sorted(set(settings_fields()) - set(documented))
     assert not missing, f".env.example does not list {missing}"
-    unknown = sorted(set(documented) - set(settings_fields()) - procfile_port_vars())
+    unknown = sorted(set(documented) - set(settings_fields()) - procfile_port_vars() - SERVER_VARS)
     assert not unknown, f".env.example lists variables nothing reads: {unknown}"
 
 
