@@ -8,9 +8,9 @@ from shared.settings import BaseServiceSettings
 class NotificationSettings(BaseServiceSettings):
     service_name: str = "notification"
 
-    # Queued notifications are delivered (mock sender) every this many seconds, or sooner when
-    # an event has just queued some.
-    notification_dispatch_seconds: float = 1.0
+    # Queued notifications are delivered at once when an event has just queued some; this is
+    # how often the dispatcher also looks for any left (retries of failed deliveries), seconds.
+    notification_dispatch_seconds: float = 5.0
     # Delivery attempts before a notification is marked failed.
     notification_max_attempts: int = 3
     # Background loops (outbox relay, event consumer, dispatcher); tests may switch them off

@@ -21,17 +21,35 @@ def stop_if_cancelled() -> None:
         raise asyncio.CancelledError
 
 
+class Periodic:
+    """A job run every `interval` seconds, or sooner when woken (work arrived): the shape of
+    every sweeper and dispatcher. A failing run is logged and the loop goes on."""
+
+    def __init__(self, job: Callable[[], Awaitable[object]], *, interval: float, name: str) -> None:
+        self.job = job
+        self.interval = interval
+        self.name = name
+        self._alarm = Alarm()
+
+    def wake(self) -> None:
+        """Run the job now rather than at the end of the interval."""
+        self._alarm.wake()
+
+    async def run(self) -> None:
+        while True:
+            stop_if_cancelled()
+            try:
+                await self.job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background job %s failed", self.name)
+            await self._alarm.sleep(self.interval)
+
+
 async def every(seconds: float, job: Callable[[], Awaitable[object]], *, name: str) -> None:
-    """Run `job` every `seconds` forever; a failing run is logged and the loop goes on."""
-    while True:
-        stop_if_cancelled()
-        try:
-            await job()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("background job %s failed", name)
-        await asyncio.sleep(seconds)
+    """Run `job` every `seconds` forever (a `Periodic` nobody wakes)."""
+    await Periodic(job, interval=seconds, name=name).run()
 
 
 @asynccontextmanager
