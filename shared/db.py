@@ -1,6 +1,7 @@
 """One async engine and session factory per service, and the shared naming convention."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -31,6 +32,9 @@ def make_base(schema: str) -> type[DeclarativeBase]:
     return Base
 
 
+AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
 class Database:
     def __init__(
         self,
@@ -53,6 +57,10 @@ class Database:
             connect_args={"server_settings": {"application_name": application_name}},
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool with every statement committed as it runs: a read of one statement, or
+        # a write that is one statement, needs no BEGIN and COMMIT/ROLLBACK round trips.
+        self.autocommit_engine = self.engine.execution_options(**AUTOCOMMIT)
+        self.read_sessionmaker = async_sessionmaker(self.autocommit_engine, expire_on_commit=False)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -68,3 +76,31 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.db.read_sessionmaker() as session:
+        yield session
+
+
+# For routes that only read, a statement at a time (each sees its own snapshot).
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
+@asynccontextmanager
+async def autocommit(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """`session` with each statement committed as it runs, then its connection given back.
+
+    For steps that are one statement (Postgres runs each atomically; a guarded UPDATE re-checks
+    its WHERE under the row lock): one round trip instead of BEGIN, statement, COMMIT. The
+    session must not be in a transaction: its connection would keep that transaction's mode.
+    A pooled connection returns to the default (transactional) mode when it is given back."""
+    if session.in_transaction():
+        raise RuntimeError("autocommit() needs a session outside any transaction")
+    await session.connection(execution_options=AUTOCOMMIT)
+    try:
+        yield session
+    except BaseException:
+        await session.rollback()
+        raise
+    await session.commit()  # nothing to commit: it only gives the connection back

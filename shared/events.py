@@ -38,6 +38,8 @@ from sqlalchemy import (
     String,
     Table,
     Uuid,
+    bindparam,
+    exists,
     func,
     insert,
     select,
@@ -46,9 +48,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.expression import CTE
 
 from shared.background import Alarm, stop_if_cancelled
+from shared.db import AUTOCOMMIT
 from shared.logging import request_id_var
 from shared.metrics import EVENTS_HANDLED, EVENTS_PUBLISHED
 from shared.redis import Keys
@@ -148,9 +153,41 @@ async def publish_many(
         {"event_id": uuid.uuid4(), "type": t, "payload": dict(p), "request_id": request_id}
         for t, p in events
     ]
-    inserted = insert(outbox).values(rows).returning(outbox.c.id).cte("published")
+    # One row as a dict: SQLAlchemy caches the compiled form of that, never of a multi-row VALUES.
+    values = rows[0] if len(rows) == 1 else rows
+    inserted = insert(outbox).values(values).returning(outbox.c.id).cte("published")
     await session.execute(select(func.pg_notify(outbox_channel(outbox), "")).select_from(inserted))
     return [row["event_id"] for row in rows]
+
+
+def published(outbox: Table, source: CTE) -> ColumnElement[Any]:
+    """For a statement that is a step of its own (see `shared.db.autocommit`): a column that
+    records an event in `outbox` once per row of `source` (a data-modifying CTE, e.g. a guarded
+    UPDATE ... RETURNING) and wakes the relay, so the event exists if and only if the step
+    matched. The event comes from the parameters `event_params` makes."""
+    rows = select(
+        bindparam("event_id", type_=Uuid),
+        bindparam("event_type", type_=String),
+        bindparam("event_payload", type_=JSONB),
+        bindparam("event_request_id", type_=String),
+    ).select_from(source)
+    inserted = (
+        insert(outbox)
+        .from_select(["event_id", "type", "payload", "request_id"], rows)
+        .returning(outbox.c.id)
+        .cte("published")
+    )
+    notify = select(func.pg_notify(outbox_channel(outbox), "")).select_from(inserted)
+    return notify.scalar_subquery().label("notified")
+
+
+def event_params(type_: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "event_id": uuid.uuid4(),
+        "event_type": type_,
+        "event_payload": dict(payload),
+        "event_request_id": request_id_var.get(),
+    }
 
 
 class OutboxRelay:
@@ -159,7 +196,7 @@ class OutboxRelay:
     def __init__(
         self,
         *,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         redis: Redis,
         keys: Keys,
         outbox: Table,
@@ -170,7 +207,8 @@ class OutboxRelay:
         batch_size: int = 200,
         stream_maxlen: int = 100_000,
     ) -> None:
-        self.sessionmaker = sessionmaker
+        self.engine = engine
+        self._reads = engine.execution_options(**AUTOCOMMIT)
         self.redis = redis
         self.keys = keys
         self.outbox = outbox
@@ -182,55 +220,64 @@ class OutboxRelay:
         self.stream_maxlen = stream_maxlen
         self.listening = False
         self._alarm = Alarm()
+        ob = outbox
+        unsent = ob.c.published_at.is_(None)
+        self._pending = select(exists().where(unsent))
+        batch = (
+            select(ob.c.id)
+            .where(unsent)
+            .order_by(ob.c.id)
+            .limit(bindparam("n"))
+            .with_for_update(skip_locked=True)
+            .cte("batch")
+        )
+        self._claim = (
+            update(ob)
+            .where(ob.c.id == batch.c.id)
+            .values(published_at=func.now())
+            .returning(
+                ob.c.id, ob.c.event_id, ob.c.type, ob.c.payload, ob.c.request_id, ob.c.created_at
+            )
+        )
 
     def wake(self) -> None:
         """Relay now rather than at the next poll (call after committing events)."""
         self._alarm.wake()
 
     async def relay_once(self) -> int:
-        ob = self.outbox
-        async with self.sessionmaker() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(
-                        ob.c.id,
-                        ob.c.event_id,
-                        ob.c.type,
-                        ob.c.payload,
-                        ob.c.request_id,
-                        ob.c.created_at,
-                    )
-                    .where(ob.c.published_at.is_(None))
-                    .order_by(ob.c.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
+        """Relay one batch: claim and mark its rows (one statement; rows another process is
+        relaying are skipped), add the events to their streams, then commit. A failure before
+        the commit leaves the rows to be relayed again: at least once, in id order."""
+        async with self._reads.connect() as conn:
+            # Most runs find nothing (a commit wakes every process's relay): one cheap read.
+            if not await conn.scalar(self._pending):
                 return 0
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for row in rows:
-                    event = Event(
-                        id=row.event_id,
-                        type=row.type,
-                        source=self.source,
-                        occurred_at=row.created_at,
-                        payload=row.payload,
-                        request_id=row.request_id,
-                    )
-                    pipe.xadd(
-                        stream_for(self.keys, row.type),
-                        event.to_fields(),
-                        maxlen=self.stream_maxlen,
-                        approximate=True,
-                    )
-                await pipe.execute()
-            await session.execute(
-                update(ob).where(ob.c.id.in_([r.id for r in rows])).values(published_at=func.now())
-            )
+        async with self.engine.begin() as conn:
+            rows = sorted((await conn.execute(self._claim, {"n": self.batch_size})).all())
+            if rows:
+                await self._add_to_streams(rows)
         for row in rows:
             EVENTS_PUBLISHED.labels(self.source, row.type).inc()
         return len(rows)
+
+    async def _add_to_streams(self, rows: Sequence[Any]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for row in rows:
+                event = Event(
+                    id=row.event_id,
+                    type=row.type,
+                    source=self.source,
+                    occurred_at=row.created_at,
+                    payload=row.payload,
+                    request_id=row.request_id,
+                )
+                pipe.xadd(
+                    stream_for(self.keys, row.type),
+                    event.to_fields(),
+                    maxlen=self.stream_maxlen,
+                    approximate=True,
+                )
+            await pipe.execute()
 
     async def run(self) -> None:
         listener = asyncio.ensure_future(self._listen()) if self.listen_dsn else None
@@ -282,6 +329,28 @@ class OutboxRelay:
 
 
 Handler = Callable[[Event, AsyncSession], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Event], AsyncSession], Awaitable[None]]
+Entry = tuple[str, Mapping[str, str]]  # a stream entry: (message id, fields)
+
+
+def _one_of(batch: BatchHandler) -> Handler:
+    """A batch handler as a handler of one event."""
+
+    async def handler(event: Event, session: AsyncSession) -> None:
+        await batch([event], session)
+
+    return handler
+
+
+def _runs(events: Sequence[Event]) -> list[list[Event]]:
+    """`events` cut into runs of consecutive events of one type, in order."""
+    runs: list[list[Event]] = []
+    for event in events:
+        if runs and runs[-1][0].type == event.type:
+            runs[-1].append(event)
+        else:
+            runs.append([event])
+    return runs
 
 
 class EventConsumer:
@@ -296,6 +365,7 @@ class EventConsumer:
         processed: Table,
         group: str,
         handlers: Mapping[str, Handler],
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
         consumer_name: str | None = None,
         block_ms: int = 1000,
         reclaim_idle_ms: int = 30_000,
@@ -307,7 +377,13 @@ class EventConsumer:
         self.keys = keys
         self.processed = processed
         self.group = group
-        self.handlers = dict(handlers)
+        # A type with a batch handler gets each run of its events in a read at once (one
+        # statement for many, say); `handlers` take one event at a time.
+        self.batch_handlers = dict(batch_handlers or {})
+        self.handlers = {
+            **{t: _one_of(h) for t, h in self.batch_handlers.items()},
+            **dict(handlers),
+        }
         self.name = consumer_name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.block_ms = block_ms
         self.reclaim_idle_ms = reclaim_idle_ms
@@ -353,8 +429,8 @@ class EventConsumer:
             ).inc()
         await self.ack(stream, message_id)
 
-    async def ack(self, stream: str, message_id: str) -> None:
-        await self.redis.xack(stream, self.group, message_id)
+    async def ack(self, stream: str, *message_ids: str) -> None:
+        await self.redis.xack(stream, self.group, *message_ids)
 
     async def read_once(self, block_ms: int | None = None) -> int:
         """Read and handle new entries; a failing handler leaves its entry pending."""
@@ -367,9 +443,68 @@ class EventConsumer:
         )
         handled = 0
         for stream, entries in response or []:
-            for message_id, fields in entries:
-                handled += await self._try_handle(stream, message_id, fields)
+            handled += await self._handle_read(stream, entries)
         return handled
+
+    async def _handle_read(self, stream: str, entries: Sequence[Entry]) -> int:
+        """The entries of one read together (one transaction, one XACK); if that fails, one
+        at a time, so that a bad event fails (and is retried, then dead-lettered) alone."""
+        if len(entries) > 1:
+            try:
+                await self._handle_together(stream, entries)
+                return len(entries)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%d events together failed (%s); one by one", len(entries), exc)
+        handled = 0
+        for message_id, fields in entries:
+            handled += await self._try_handle(stream, message_id, fields)
+        return handled
+
+    async def _handle_together(self, stream: str, entries: Sequence[Entry]) -> None:
+        """Each event of `entries` exactly once, in order, in one transaction; then ack all."""
+        events: dict[uuid.UUID, Event] = {}
+        for _, fields in entries:
+            event = Event.from_fields(fields)  # an unreadable one: the one-by-one path
+            if event.type in self.handlers:
+                events.setdefault(event.id, event)  # the same event twice: once
+        fresh: set[uuid.UUID] = set()
+        if events:
+            async with self.sessionmaker() as session, session.begin():
+                fresh = set(
+                    await session.scalars(
+                        pg_insert(self.processed)
+                        .values(
+                            [
+                                {"consumer": self.group, "event_id": e.id, "type": e.type}
+                                for e in events.values()
+                            ]
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(self.processed.c.event_id)
+                    )
+                )
+                for run in _runs([e for e in events.values() if e.id in fresh]):
+                    await self._handle_run(run, session)
+        await self.ack(stream, *(message_id for message_id, _ in entries))
+        for event in events.values():
+            outcome = "handled" if event.id in fresh else "duplicate"
+            EVENTS_HANDLED.labels(self.group, event.type, outcome).inc()
+
+    async def _handle_run(self, run: list[Event], session: AsyncSession) -> None:
+        """Consecutive events of one type: to its batch handler at once, or one by one."""
+        batch = self.batch_handlers.get(run[0].type)
+        token = request_id_var.set(run[0].request_id)
+        try:
+            if batch is not None:
+                await batch(run, session)
+                return
+            for event in run:
+                request_id_var.set(event.request_id)
+                await self.handlers[event.type](event, session)
+        finally:
+            request_id_var.reset(token)
 
     async def reclaim_once(self) -> int:
         """Take over entries another (crashed) consumer left pending too long."""
@@ -468,7 +603,7 @@ def relay_for(state: Any, outbox: Table) -> OutboxRelay:
     """The outbox relay of an app, configured from its settings (`app.state`)."""
     settings = state.settings
     return OutboxRelay(
-        sessionmaker=state.db.sessionmaker,
+        engine=state.db.engine,
         redis=state.redis,
         keys=state.keys,
         outbox=outbox,
@@ -482,9 +617,15 @@ def relay_for(state: Any, outbox: Table) -> OutboxRelay:
 
 
 def consumer_for(
-    state: Any, *, processed: Table, handlers: Mapping[str, Handler], group: str | None = None
+    state: Any,
+    *,
+    processed: Table,
+    handlers: Mapping[str, Handler],
+    group: str | None = None,
+    **options: Any,
 ) -> EventConsumer:
-    """An app's event consumer (group: the service's name), configured from its settings."""
+    """An app's event consumer (group: the service's name), configured from its settings;
+    `options` go to `EventConsumer` (batch handlers, a larger read batch)."""
     settings = state.settings
     return EventConsumer(
         sessionmaker=state.db.sessionmaker,
@@ -496,4 +637,5 @@ def consumer_for(
         block_ms=settings.consumer_block_ms,
         reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
         max_deliveries=settings.consumer_max_deliveries,
+        **options,
     )

@@ -51,8 +51,8 @@ async def main(group: str, event_type: str, mode: str) -> None:
     )
     if mode == "before-ack":
 
-        async def ack_never(stream: str, message_id: str) -> None:
-            await block_forever(message_id)
+        async def ack_never(stream: str, *message_ids: str) -> None:
+            await block_forever(message_ids[0])
 
         consumer.ack = ack_never  # type: ignore[method-assign]
     await consumer.ensure_groups()

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +60,7 @@ def group() -> str:
 
 
 def relay(db: Database, redis: Redis, keys: Keys) -> OutboxRelay:
-    return OutboxRelay(
-        sessionmaker=db.sessionmaker, redis=redis, keys=keys, outbox=outbox, source="evtest"
-    )
+    return OutboxRelay(engine=db.engine, redis=redis, keys=keys, outbox=outbox, source="evtest")
 
 
 def consumer(
@@ -527,3 +525,65 @@ async def test_without_listen_the_relay_falls_back_to_polling(
 
         await eventually(relayed, within=5)
         assert not r.listening
+
+
+async def test_a_read_is_handled_in_one_transaction_and_runs_go_to_batch_handlers(
+    db: Database, redis: Redis, keys: Keys, domain: str, group: str
+) -> None:
+    created = await publish_committed(db, f"{domain}.created", n=3)
+    [moved] = await publish_committed(db, f"{domain}.moved")
+    more = await publish_committed(db, f"{domain}.created", n=2)
+    transactions = []
+    runs: list[list[uuid.UUID]] = []
+
+    async def one(event: Event, session: AsyncSession) -> None:
+        transactions.append(id(session.get_transaction()))
+        await recording_handler(group, "one")(event, session)
+
+    async def batch(events: Sequence[Event], session: AsyncSession) -> None:
+        transactions.append(id(session.get_transaction()))
+        runs.append([e.id for e in events])
+        for event in events:
+            await recording_handler(group, "batch")(event, session)
+
+    c = consumer(
+        db,
+        redis,
+        keys,
+        group,
+        {f"{domain}.moved": one},
+        batch_handlers={f"{domain}.created": batch},
+    )
+    await c.ensure_groups()
+    await relay(db, redis, keys).relay_once()
+    assert await c.read_once() == 6
+    assert runs == [created, more]  # consecutive events of a type arrive as one run
+    assert len(set(transactions)) == 1  # everything the read brought: one transaction
+    assert [r.event_id for r in await work_rows(db, group)] == [*created, moved, *more]
+    assert await pending(redis, stream_for(keys, f"{domain}.created"), group) == 0
+
+    # A redelivery of the same entries does nothing twice.
+    for _, fields in await redis.xrange(stream_for(keys, f"{domain}.created")):
+        await redis.xadd(stream_for(keys, f"{domain}.created"), fields)
+    assert await c.read_once() == 6
+    assert len(await work_rows(db, group)) == 6
+    assert runs == [created, more]
+
+
+async def test_a_bad_event_in_a_read_fails_alone(
+    db: Database, redis: Redis, keys: Keys, domain: str, group: str
+) -> None:
+    ids = await publish_committed(db, f"{domain}.created", n=4)
+    bad = ids[2]
+
+    async def handler(event: Event, session: AsyncSession) -> None:
+        await recording_handler(group)(event, session)
+        if event.id == bad:
+            raise RuntimeError("this one is broken")
+
+    c = consumer(db, redis, keys, group, {f"{domain}.created": handler})
+    await c.ensure_groups()
+    await relay(db, redis, keys).relay_once()
+    assert await c.read_once() == 3  # together failed; one by one, three went through
+    assert [r.event_id for r in await work_rows(db, group)] == [i for i in ids if i != bad]
+    assert await pending(redis, stream_for(keys, f"{domain}.created"), group) == 1
