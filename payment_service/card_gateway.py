@@ -14,13 +14,15 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payment_service.errors import CardExpired, CardInvalid
 from payment_service.models import GatewayCharge
+from shared.db import autocommit
 
 SUCCESS_CARD = "4242424242424242"
 DECLINED_CARDS = {
@@ -101,11 +103,31 @@ class ChargeResult:
         return self.status == "succeeded"
 
 
-def _result(row: GatewayCharge) -> ChargeResult:
+def _result(row: Any) -> ChargeResult:
     return ChargeResult(row.id, row.status, row.decline_code, row.refund_id)
 
 
+_charges = GatewayCharge.__table__
+_RESULT = (_charges.c.id, _charges.c.status, _charges.c.decline_code, _charges.c.refund_id)
+# Built once (building a statement costs more CPU than running it); parameters at execution.
+_RECORD = (
+    pg_insert(_charges).on_conflict_do_nothing(index_elements=["payment_id"]).returning(*_RESULT)
+)
+_LOOKUP = select(*_RESULT).where(_charges.c.payment_id == bindparam("p_id"))
+_REFUND = (
+    update(_charges)
+    .where(_charges.c.payment_id == bindparam("p_id"), _charges.c.status == "succeeded")
+    .values(
+        refund_id=func.coalesce(_charges.c.refund_id, bindparam("new_refund_id")),
+        refunded_at=func.coalesce(_charges.c.refunded_at, bindparam("now")),
+    )
+    .returning(_charges.c.refund_id)
+)
+
+
 class CardGateway:
+    """Each operation is one statement committed by itself (no BEGIN/COMMIT round trips)."""
+
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.sessionmaker = sessionmaker
 
@@ -130,34 +152,22 @@ class CardGateway:
         )
 
     async def lookup(self, *, payment_id: int) -> ChargeResult | None:
-        async with self.sessionmaker() as session:
-            row = (
-                await session.scalars(
-                    select(GatewayCharge).where(GatewayCharge.payment_id == payment_id)
-                )
-            ).one_or_none()
+        async with self.sessionmaker() as session, autocommit(session):
+            row = (await session.execute(_LOOKUP, {"p_id": payment_id})).first()
         return _result(row) if row else None
 
     async def refund(self, *, payment_id: int) -> str:
         """Refund a succeeded charge in full (idempotent); returns the refund id."""
-        async with self.sessionmaker() as session, session.begin():
-            row = (
-                await session.scalars(
-                    select(GatewayCharge)
-                    .where(GatewayCharge.payment_id == payment_id)
-                    .with_for_update()
-                )
-            ).one_or_none()
-            if row is None or row.status != "succeeded":
-                raise LookupError(f"no succeeded charge for payment {payment_id}")
-            if row.refund_id is None:
-                await session.execute(
-                    update(GatewayCharge)
-                    .where(GatewayCharge.id == row.id)
-                    .values(refund_id=f"re_{secrets.token_hex(12)}", refunded_at=datetime.now(UTC))
-                )
-                await session.refresh(row)
-            return row.refund_id or ""
+        params = {
+            "p_id": payment_id,
+            "new_refund_id": f"re_{secrets.token_hex(12)}",
+            "now": datetime.now(UTC),
+        }
+        async with self.sessionmaker() as session, autocommit(session):
+            refund_id = (await session.execute(_REFUND, params)).scalar_one_or_none()
+        if refund_id is None:
+            raise LookupError(f"no succeeded charge for payment {payment_id}")
+        return refund_id
 
     async def _record(
         self,
@@ -169,24 +179,19 @@ class CardGateway:
         decline_code: str | None = None,
         card: Card | None = None,
     ) -> ChargeResult:
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                pg_insert(GatewayCharge)
-                .values(
-                    id=f"ch_{secrets.token_hex(12)}",
-                    payment_id=payment_id,
-                    amount=amount,
-                    currency=currency,
-                    status=status,
-                    decline_code=decline_code,
-                    card_last4=card.last4 if card else None,
-                    card_brand=card.brand if card else None,
-                )
-                .on_conflict_do_nothing(index_elements=["payment_id"])
-            )
-            row = (
-                await session.scalars(
-                    select(GatewayCharge).where(GatewayCharge.payment_id == payment_id)
-                )
-            ).one()
-            return _result(row)
+        """The first attempt recorded for the payment wins; the others read it."""
+        values = {
+            "id": f"ch_{secrets.token_hex(12)}",
+            "payment_id": payment_id,
+            "amount": amount,
+            "currency": currency,
+            "status": status,
+            "decline_code": decline_code,
+            "card_last4": card.last4 if card else None,
+            "card_brand": card.brand if card else None,
+        }
+        async with self.sessionmaker() as session, autocommit(session):
+            row = (await session.execute(_RECORD, values)).first()
+            if row is None:  # a statement of its own: it sees the row that won
+                row = (await session.execute(_LOOKUP, {"p_id": payment_id})).one()
+        return _result(row)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -27,6 +27,7 @@ from payment_service.errors import (
     IdempotencyKeyReused,
 )
 from payment_service.models import IdempotencyKey
+from shared.db import autocommit
 from shared.errors import DomainError, problem_body
 from shared.logging import request_id_var
 
@@ -68,26 +69,10 @@ async def _claim(
 ) -> Response | None:
     """None if this request now owns the key; else the stored response to replay."""
     for _ in range(3):
-        async with sessionmaker() as session:
+        # Every statement here stands alone (guarded by its own WHERE): each commits by itself.
+        async with sessionmaker() as session, autocommit(session):
             now = _now()
-            claimed = (
-                await session.execute(
-                    pg_insert(IdempotencyKey)
-                    .values(
-                        user_id=user_id,
-                        key=key,
-                        request_hash=digest,
-                        status="in_progress",
-                        locked_at=now,
-                        created_at=now,
-                        expires_at=now + ttl,
-                    )
-                    .on_conflict_do_nothing()
-                    .returning(IdempotencyKey.key)
-                )
-            ).first()
-            await session.commit()
-            if claimed:
+            if await _insert(session, user_id=user_id, key=key, digest=digest, now=now, ttl=ttl):
                 return None
             row = (
                 await session.scalars(
@@ -106,7 +91,6 @@ async def _claim(
                         IdempotencyKey.expires_at <= now,
                     )
                 )
-                await session.commit()
                 continue
             if not hmac.compare_digest(row.request_hash, digest):
                 raise IdempotencyKeyReused(
@@ -114,21 +98,7 @@ async def _claim(
                 )
             if row.status == "done" and row.response_status is not None:
                 return Response(row.response_status, row.response_body or {}, replayed=True)
-            taken = (
-                await session.execute(
-                    update(IdempotencyKey)
-                    .where(
-                        IdempotencyKey.user_id == user_id,
-                        IdempotencyKey.key == key,
-                        IdempotencyKey.status == "in_progress",
-                        IdempotencyKey.locked_at <= now - lock,
-                    )
-                    .values(locked_at=now)
-                    .returning(IdempotencyKey.key)
-                )
-            ).first()
-            await session.commit()
-            if taken:
+            if await _take_over(session, user_id=user_id, key=key, now=now, lock=lock):
                 return None
             raise IdempotencyInProgress(
                 "A request with this Idempotency-Key is still in progress; retry shortly",
@@ -139,6 +109,53 @@ async def _claim(
     )
 
 
+_KEYS = IdempotencyKey.__table__
+_CLAIM = pg_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key)
+_STORE = (
+    update(_KEYS)
+    .where(_KEYS.c.user_id == bindparam("owner"), _KEYS.c.key == bindparam("the_key"))
+    .values(
+        status="done",
+        response_status=bindparam("r_status", type_=_KEYS.c.response_status.type),
+        response_body=bindparam("r_body", type_=_KEYS.c.response_body.type),
+    )
+)
+
+
+async def _insert(
+    session: AsyncSession, *, user_id: int, key: str, digest: str, now: datetime, ttl: timedelta
+) -> bool:
+    """Claim a key nobody holds."""
+    values = {
+        "user_id": user_id,
+        "key": key,
+        "request_hash": digest,
+        "status": "in_progress",
+        "locked_at": now,
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
+    return (await session.execute(_CLAIM, values)).first() is not None
+
+
+async def _take_over(
+    session: AsyncSession, *, user_id: int, key: str, now: datetime, lock: timedelta
+) -> bool:
+    """Claim a key whose request has held it longer than the lock time (it died)."""
+    taken = await session.execute(
+        update(IdempotencyKey)
+        .where(
+            IdempotencyKey.user_id == user_id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.status == "in_progress",
+            IdempotencyKey.locked_at <= now - lock,
+        )
+        .values(locked_at=now)
+        .returning(IdempotencyKey.key)
+    )
+    return taken.first() is not None
+
+
 async def _store(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
@@ -146,19 +163,15 @@ async def _store(
     key: str,
     response: Response,
 ) -> None:
-    async with sessionmaker() as session:
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-            .values(status="done", response_status=response.status, response_body=response.body)
-        )
-        await session.commit()
+    params = {"owner": user_id, "the_key": key, "r_status": response.status}
+    async with sessionmaker() as session, autocommit(session):
+        await session.execute(_STORE, {**params, "r_body": response.body})
 
 
 async def _release(
     sessionmaker: async_sessionmaker[AsyncSession], *, user_id: int, key: str
 ) -> None:
-    async with sessionmaker() as session:
+    async with sessionmaker() as session, autocommit(session):
         await session.execute(
             delete(IdempotencyKey).where(
                 IdempotencyKey.user_id == user_id,
@@ -166,7 +179,6 @@ async def _release(
                 IdempotencyKey.status == "in_progress",
             )
         )
-        await session.commit()
 
 
 async def run_once(

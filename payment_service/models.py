@@ -14,6 +14,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Numeric,
+    Row,
     SmallInteger,
     String,
     func,
@@ -92,6 +93,10 @@ class Payment(Base):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
     )
+
+
+# What reads a payment takes either: the saga's steps work on Core rows (same attribute names).
+PaymentRow = Payment | Row[Any]
 
 
 class Refund(Base):

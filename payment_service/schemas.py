@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, field_validator
 
 from payment_service.card_gateway import Card
-from payment_service.models import Payment
+from payment_service.models import PaymentRow
 from shared.money import Amount, MoneyOut
 from shared.schemas import CamelModel
 
@@ -75,7 +75,7 @@ class PaymentOut(CamelModel):
     refunded_at: datetime | None
 
     @classmethod
-    def of(cls, p: Payment) -> "PaymentOut":
+    def of(cls, p: PaymentRow) -> "PaymentOut":
         return cls(
             payment_id=p.id,
             booking_id=p.booking_id,

@@ -112,3 +112,20 @@ async def test_concurrent_pays_with_different_keys_charge_once(stack, new_user):
     statuses = Counter(r.status_code for r in answers)
     assert statuses[201] == 1 and statuses[409] == 19, [r.text for r in answers]
     assert len(await stack.charges(booking["id"])) == 1
+
+
+async def test_attempts_by_someone_else_do_not_keep_the_owner_from_paying(stack, new_user):
+    """Another user's attempt holds the booking's one in-flight slot until the booking refuses
+    it; the owner's pay waits for that instead of answering PAYMENT_IN_PROGRESS."""
+    _, owner = new_user()
+    _, intruder = new_user()
+    booking = await stack.booked(owner, await new_flight(), "21A")
+    answers = await asyncio.gather(
+        *(stack.pay(intruder, booking, card=SUCCESS_CARD) for _ in range(5)),
+        stack.pay(owner, booking, card=SUCCESS_CARD),
+        *(stack.pay(intruder, booking, card=SUCCESS_CARD) for _ in range(5)),
+    )
+    mine = answers[5]
+    assert mine.status_code == 201, mine.text
+    assert {a.status_code for i, a in enumerate(answers) if i != 5} == {404}
+    assert len(await stack.charges(booking["id"])) == 1
