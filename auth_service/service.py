@@ -75,7 +75,7 @@ def _issue(
             expires_at=_now() + timedelta(seconds=tokens.refresh_ttl_seconds),
         )
     )
-    access_token = tokens.mint(user_id=user.id, role=user.role, email=user.email)
+    access_token = tokens.mint(user_id=user.id, role=user.role, email=user.email, name=user.name)
     return TokenPair(user.id, access_token, refresh_token, tokens.ttl_seconds)
 
 

@@ -13,6 +13,7 @@ from booking_service.schemas import (
     BookingCreate,
     BookingOut,
     BookingPage,
+    BookingState,
     DiscountIn,
     DiscountOut,
     InternalBookingOut,
@@ -101,7 +102,8 @@ async def cancel_booking(
     return BookingOut.of(booking)
 
 
-# Internal: the payment and discount services (service token only) ----------------------------
+# Internal: the payment, discount and ticket services (service token only) --------------------
+# GET answers the whole booking; the payment saga's steps answer its state only (BookingState).
 
 
 @internal.get("/{booking_id}")
@@ -118,7 +120,7 @@ async def internal_payment_started(
     _caller: CallingService,
     session: SessionDep,
     clients: ClientsDep,
-) -> InternalBookingOut:
+) -> BookingState:
     booking = await lifecycle.start_payment(
         session=session,
         clients=clients,
@@ -127,17 +129,17 @@ async def internal_payment_started(
         amount=body.amount,
         user_id=body.user_id,
     )
-    return internal_view(booking)
+    return BookingState.of(booking)
 
 
 @internal.post("/{booking_id}/payment-failed", summary="The payment failed; payable again")
 async def internal_payment_failed(
     booking_id: BookingId, body: PaymentRef, _caller: CallingService, session: SessionDep
-) -> InternalBookingOut:
+) -> BookingState:
     booking = await lifecycle.payment_failed(
         session=session, booking_id=booking_id, payment_id=body.payment_id
     )
-    return internal_view(booking)
+    return BookingState.of(booking)
 
 
 @internal.post("/{booking_id}/confirm", summary="Sell the held seats; CONFIRMED (idempotent)")
@@ -147,19 +149,19 @@ async def internal_confirm(
     _caller: CallingService,
     session: SessionDep,
     clients: ClientsDep,
-) -> InternalBookingOut:
+) -> BookingState:
     booking = await lifecycle.confirm_booking(
         session=session, clients=clients, booking_id=booking_id, payment_id=body.payment_id
     )
-    return internal_view(booking)
+    return BookingState.of(booking)
 
 
 @internal.post("/{booking_id}/expire", summary="Expire the booking if its deadline has passed")
 async def internal_expire(
     booking_id: BookingId, _caller: CallingService, session: SessionDep, clients: ClientsDep
-) -> InternalBookingOut:
+) -> BookingState:
     booking = await lifecycle.expire_if_due(session=session, clients=clients, booking_id=booking_id)
-    return internal_view(booking)
+    return BookingState.of(booking)
 
 
 @internal.post("/{booking_id}/discount", summary="Reprice a PENDING booking with a discount")

@@ -2,12 +2,15 @@
 
 PENDING -> CONFIRMED (paid) -> CANCELLED (refunded); PENDING -> EXPIRED or CANCELLED.
 
-Every transition happens under the booking's row lock (`SELECT ... FOR UPDATE`), so the payment
+Every transition happens under the booking's row lock (`SELECT ... FOR UPDATE`, or one
+`UPDATE` whose WHERE holds every check: the payment saga's reserve and release), so the payment
 saga, the user, the sweeper and the flight-cancellation consumer never act on one booking at
-once. Calls to other services that must happen with a transition (selling the held seats,
-refunding) are made while the lock is held and before the commit: if one fails, the transaction
-rolls back and the booking is as it was. Releasing seat holds is best-effort after the commit
-(a hold runs out on its own anyway). See README-saga.md.
+once. A booking's segments, seats and passengers never change once it exists: only the steps
+that need them load them, before taking the lock where they can. Calls to other services that
+must happen with a transition (selling the held seats, refunding) are made while the lock is
+held and before the commit: if one fails, the transaction rolls back and the booking is as it
+was. Releasing seat holds is best-effort after the commit (a hold runs out on its own anyway).
+See README-saga.md.
 """
 
 import asyncio
@@ -17,6 +20,7 @@ from decimal import Decimal
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
 from booking_service.clients import Clients
 from booking_service.errors import (
@@ -42,8 +46,16 @@ from booking_service.models import (
     Segment,
     outbox,
 )
-from booking_service.service import event_payload, lock_booking, utcnow
+from booking_service.schemas import BookingOut
+from booking_service.service import (
+    event_payload,
+    load_graph,
+    lock_booking,
+    lock_with_graph,
+    utcnow,
+)
 from shared.background import Alarm, stop_if_cancelled
+from shared.db import autocommit
 from shared.events import Event, publish
 from shared.money import fmt
 from shared.security import Principal
@@ -78,6 +90,12 @@ def _unpaid(b: Booking) -> dict[str, object]:
     return event_payload(b, refundedAmount="0.00", wasPaid=False)
 
 
+def confirmed_payload(b: Booking) -> dict[str, object]:
+    """`booking.confirmed` also carries the booking as GET /internal/bookings/{id} shows it
+    (`booking`), so the ticket service issues the ticket without asking for it."""
+    return event_payload(b, booking=BookingOut.of(b).model_dump(mode="json", by_alias=True))
+
+
 def _cancel(b: Booking, *, reason: str) -> None:
     now = utcnow()
     b.status = CANCELLED
@@ -104,6 +122,11 @@ async def start_payment(
     a discount applied meanwhile or an expiry cannot slip in between check and charge. While a
     payment is in progress the sweeper does not expire the booking and it cannot be repriced.
     """
+    reserved = await _reserve(
+        session, booking_id=booking_id, payment_id=payment_id, amount=amount, user_id=user_id
+    )
+    if reserved is not None:
+        return reserved
     expired: Booking | None = None
     async with session.begin():
         b = await lock_booking(session, booking_id)
@@ -119,7 +142,8 @@ async def start_payment(
             if b.payment_id == payment_id:
                 return b
             raise PaymentInProgress("A payment for this booking is in progress")
-        if b.expires_at <= utcnow():
+        if b.expires_at <= utcnow():  # rare: the payment service expires a late booking first
+            await load_graph(session, b)
             await _expire(session, b, reason="HOLD_EXPIRED: not paid before the seat hold ran out")
             expired = b
         else:
@@ -138,16 +162,56 @@ async def start_payment(
     return b
 
 
+async def _reserve(
+    session: AsyncSession, *, booking_id: int, payment_id: int, amount: Decimal, user_id: int
+) -> Booking | None:
+    """The common case in one round trip: the payable booking reserved for the payment.
+
+    One UPDATE with every check of `start_payment` in its WHERE: Postgres locks the row and
+    re-checks the conditions on its latest version, as the row lock and checks would. None
+    when a check fails (or the payment repeats): `start_payment` then says why under the lock.
+    """
+    now = utcnow()
+    async with autocommit(session):
+        reserved = await session.scalars(
+            update(Booking)
+            .where(
+                Booking.id == booking_id,
+                Booking.user_id == user_id,
+                Booking.status == PENDING,
+                Booking.cancel_requested_at.is_(None),
+                Booking.payment_id.is_(None),
+                Booking.expires_at > now,
+                Booking.amount_due == amount,
+            )
+            .values(payment_id=payment_id, payment_started_at=now, updated_at=now)
+            .returning(Booking)
+        )
+        return reserved.one_or_none()
+
+
 async def payment_failed(*, session: AsyncSession, booking_id: int, payment_id: int) -> Booking:
-    """The payment failed without taking money: the booking is payable again (idempotent)."""
-    async with session.begin():
-        b = await lock_booking(session, booking_id)
-        if b is None:
-            raise BookingNotFound(f"Booking {booking_id} not found")
-        if b.status == PENDING and b.payment_id == payment_id:
-            b.payment_id = None
-            b.payment_started_at = None
-            b.updated_at = utcnow()
+    """The payment failed without taking money: the booking is payable again (idempotent).
+
+    One UPDATE (atomic, as the row lock was) clears this payment from a PENDING booking; if it
+    changes nothing (a repeat, or the booking moved on) the booking is answered as it is.
+    """
+    async with autocommit(session):
+        b = (
+            await session.scalars(
+                update(Booking)
+                .where(
+                    Booking.id == booking_id,
+                    Booking.status == PENDING,
+                    Booking.payment_id == payment_id,
+                )
+                .values(payment_id=None, payment_started_at=None, updated_at=utcnow())
+                .returning(Booking)
+            )
+        ).one_or_none()
+        b = b or await session.get(Booking, booking_id)
+    if b is None:
+        raise BookingNotFound(f"Booking {booking_id} not found")
     return b
 
 
@@ -162,7 +226,7 @@ async def confirm_booking(
     failure: Exception | None = None
     to_release: list[str] = []
     async with session.begin():
-        b = await lock_booking(session, booking_id)
+        b = await lock_with_graph(session, booking_id)  # the seats to sell and the event's data
         if b is None:
             raise BookingNotFound(f"Booking {booking_id} not found")
         if b.status == CONFIRMED:
@@ -191,45 +255,50 @@ async def confirm_booking(
                 reason=b.status_reason,
             )
         else:
-            sold: list[Segment] = []
-            try:
-                for seg in b.segments:
-                    await clients.seats.confirm_hold(hold_id=seg.hold_id, booking_id=b.id)
-                    sold.append(seg)
-            except (HoldExpired, HoldNotFound, SeatAlreadySold, FlightCancelled) as exc:
-                for seg in sold:  # a one-stop booking is both flights or neither
-                    await clients.seats.release_seats(
-                        flight_id=seg.flight_id, seats=list(seg.seat_numbers), booking_id=b.id
-                    )
-                b.payment_id = payment_id
-                to_release = [s.hold_id for s in b.segments if s not in sold]
-                if isinstance(exc, FlightCancelled):
-                    _cancel(b, reason=FLIGHT_CANCELLED)
-                    await publish(session, outbox, type="booking.cancelled", payload=_unpaid(b))
-                    failure = FlightCancelled(exc.detail, bookingStatus=CANCELLED)
-                else:
-                    code = (
-                        "SEAT_ALREADY_SOLD" if isinstance(exc, SeatAlreadySold) else "HOLD_EXPIRED"
-                    )
-                    await _expire(session, b, reason=f"{code}: {exc.detail}")
-                    failure = (
-                        SeatAlreadySold(exc.detail, bookingStatus=EXPIRED)
-                        if code == "SEAT_ALREADY_SOLD"
-                        else HoldExpired(exc.detail, bookingStatus=EXPIRED)
-                    )
-            else:
-                now = utcnow()
-                b.status = CONFIRMED
-                b.status_reason = None
-                b.payment_id = payment_id
-                b.confirmed_at = now
-                b.updated_at = now
-                await publish(session, outbox, type="booking.confirmed", payload=event_payload(b))
+            to_release, failure = await _sell(
+                session=session, clients=clients, b=b, payment_id=payment_id
+            )
     if to_release:
         await release_holds(clients, to_release)
     if failure is not None:
         raise failure
     return b
+
+
+async def _sell(
+    *, session: AsyncSession, clients: Clients, b: Booking, payment_id: int
+) -> tuple[list[str], Exception | None]:
+    """Sell the booking's held seats and confirm it, under its lock; or end it (EXPIRED, or
+    CANCELLED with its flight) giving back what was sold. (holds to release, the refusal)."""
+    sold: list[Segment] = []
+    try:
+        for seg in b.segments:
+            await clients.seats.confirm_hold(hold_id=seg.hold_id, booking_id=b.id)
+            sold.append(seg)
+    except (HoldExpired, HoldNotFound, SeatAlreadySold, FlightCancelled) as exc:
+        for seg in sold:  # a one-stop booking is both flights or neither
+            await clients.seats.release_seats(
+                flight_id=seg.flight_id, seats=list(seg.seat_numbers), booking_id=b.id
+            )
+        b.payment_id = payment_id
+        to_release = [s.hold_id for s in b.segments if s not in sold]
+        if isinstance(exc, FlightCancelled):
+            _cancel(b, reason=FLIGHT_CANCELLED)
+            await publish(session, outbox, type="booking.cancelled", payload=_unpaid(b))
+            return to_release, FlightCancelled(exc.detail, bookingStatus=CANCELLED)
+        if isinstance(exc, SeatAlreadySold):
+            await _expire(session, b, reason=f"SEAT_ALREADY_SOLD: {exc.detail}")
+            return to_release, SeatAlreadySold(exc.detail, bookingStatus=EXPIRED)
+        await _expire(session, b, reason=f"HOLD_EXPIRED: {exc.detail}")
+        return to_release, HoldExpired(exc.detail, bookingStatus=EXPIRED)
+    now = utcnow()
+    b.status = CONFIRMED
+    b.status_reason = None
+    b.payment_id = payment_id
+    b.confirmed_at = now
+    b.updated_at = now
+    await publish(session, outbox, type="booking.confirmed", payload=confirmed_payload(b))
+    return [], None
 
 
 async def expire_if_due(*, session: AsyncSession, clients: Clients, booking_id: int) -> Booking:
@@ -240,6 +309,7 @@ async def expire_if_due(*, session: AsyncSession, clients: Clients, booking_id: 
             raise BookingNotFound(f"Booking {booking_id} not found")
         due = b.status == PENDING and b.payment_id is None and b.expires_at <= utcnow()
         if due:
+            await load_graph(session, b)
             await _expire(session, b, reason="HOLD_EXPIRED: not paid before the seat hold ran out")
     if due:
         await release_holds(clients, [s.hold_id for s in b.segments])
@@ -258,7 +328,7 @@ async def cancel_booking(
     finishes the cancellation; cancelling again is harmless.
     """
     async with session.begin():
-        b = await lock_booking(session, booking_id)
+        b = await lock_with_graph(session, booking_id)
         if b is None or (b.user_id != user.user_id and not user.is_admin):
             raise BookingNotFound(f"Booking {booking_id} not found")
         if b.status == CANCELLED:
@@ -287,7 +357,7 @@ async def drive_cancellation(
     """
     to_release: list[str] = []
     async with session.begin():
-        b = await lock_booking(session, booking_id, skip_locked=not wait)
+        b = await lock_with_graph(session, booking_id, skip_locked=not wait)
         if b is None:
             return None
         if b.cancel_requested_at is None or b.status not in (PENDING, CONFIRMED):
@@ -368,6 +438,7 @@ async def expire_due_bookings(
                     .order_by(Booking.expires_at)
                     .limit(limit)
                     .with_for_update(skip_locked=True)
+                    .options(selectinload(Booking.segments), selectinload(Booking.passengers))
                 )
             ).all()
             for b in due:

@@ -207,6 +207,45 @@ def internal_view(b: Booking) -> InternalBookingOut:
     return InternalBookingOut.of(b, pending_expires_at=b.expires_at)
 
 
+class BookingState(CamelModel):
+    """What the payment saga's steps answer: the booking's state, amount and deadline. Its
+    flights, seats and passengers are not loaded for these steps (see `InternalBookingOut`)."""
+
+    id: int
+    reference: str
+    user_id: int
+    status: str
+    status_reason: str | None
+    amount_due: MoneyOut
+    currency: str
+    discount_code: str | None
+    payment_id: int | None
+    payment_in_progress: bool
+    expires_at: datetime | None
+    pending_expires_at: datetime
+    updated_at: datetime
+    confirmed_at: datetime | None
+
+    @classmethod
+    def of(cls, b: Booking) -> Self:
+        return cls(
+            id=b.id,
+            reference=b.reference,
+            user_id=b.user_id,
+            status=b.status,
+            status_reason=b.status_reason,
+            amount_due=b.amount_due,
+            currency=b.currency,
+            discount_code=b.discount_code,
+            payment_id=b.payment_id,
+            payment_in_progress=b.payment_in_progress,
+            expires_at=b.expires_at if b.status == "PENDING" else None,
+            pending_expires_at=b.expires_at,
+            updated_at=b.updated_at,
+            confirmed_at=b.confirmed_at,
+        )
+
+
 class PaymentStart(CamelModel):
     payment_id: Id
     amount: Amount

@@ -12,8 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload, selectinload
 
 from booking_service import fares
 from booking_service.clients import Clients, FlightInfo, HoldInfo
@@ -50,6 +51,7 @@ from booking_service.models import (
     outbox,
 )
 from booking_service.schemas import BookingCreate, PassengerIn
+from shared.db import autocommit
 from shared.errors import Forbidden
 from shared.events import publish
 from shared.money import fmt
@@ -104,10 +106,29 @@ def event_payload(b: Booking, **extra: Any) -> dict[str, Any]:
     }
 
 
+# Loading -------------------------------------------------------------------------------------
+
+# The whole booking in one query: a few rows (seats x passengers), no extra round trips.
+GRAPH = (joinedload(Booking.segments).joinedload(Segment.seats), joinedload(Booking.passengers))
+# A page of bookings: one query per relationship for the whole page.
+PAGE_GRAPH = (
+    selectinload(Booking.segments).selectinload(Segment.seats),
+    selectinload(Booking.passengers),
+)
+COLUMNS = [attr.key for attr in Booking.__mapper__.column_attrs]
+
+
+async def load_booking(session: AsyncSession, booking_id: int) -> Booking | None:
+    """The booking with its segments, seats and passengers (one query, no lock)."""
+    result = await session.scalars(select(Booking).where(Booking.id == booking_id).options(*GRAPH))
+    return result.unique().one_or_none()
+
+
 async def lock_booking(
     session: AsyncSession, booking_id: int, *, skip_locked: bool = False
 ) -> Booking | None:
-    """The booking, row-locked for this transaction (fresh from the database)."""
+    """The booking's row, locked for this transaction (fresh from the database); its segments,
+    seats and passengers are not loaded."""
     return (
         await session.scalars(
             select(Booking)
@@ -116,6 +137,35 @@ async def lock_booking(
             .execution_options(populate_existing=True)
         )
     ).one_or_none()
+
+
+async def lock_with_graph(
+    session: AsyncSession, booking_id: int, *, skip_locked: bool = False
+) -> Booking | None:
+    """The whole booking, its row locked for this transaction with columns fresh from the lock.
+
+    The graph is read before the lock, so the lock is held for no extra query: a booking's
+    segments, seats and passengers never change once it exists. None if it does not exist
+    (or, with `skip_locked`, another transaction holds it).
+    """
+    b = await load_booking(session, booking_id)
+    if b is None:
+        return None
+    lock = {"skip_locked": True} if skip_locked else True
+    try:  # re-reads the columns only: the loaded collections stay
+        await session.refresh(b, attribute_names=COLUMNS, with_for_update=lock)
+    except InvalidRequestError:  # no row: skipped (bookings are never deleted)
+        if skip_locked:
+            return None
+        raise
+    return b
+
+
+async def load_graph(session: AsyncSession, b: Booking) -> Booking:
+    """Load the graph of a booking already locked in this transaction (its columns stay)."""
+    loaded = await load_booking(session, b.id)
+    assert loaded is b
+    return b
 
 
 # Creating ------------------------------------------------------------------------------------
@@ -279,9 +329,7 @@ async def _passengers(
     if request.passengers is None:
         if seats > 1:
             raise PassengersRequired(f"{seats} seats are held: give one passenger name per seat")
-        name = None
-        if user_token:
-            name = await clients.auth.account_name(user_token=user_token)
+        name = await _account_name(clients=clients, user=user, user_token=user_token)
         name = name or (user.email.split("@")[0] if user.email else None) or "Account holder"
         return [PassengerIn(name=name, email=user.email)]
     if len(request.passengers) != seats:
@@ -293,6 +341,67 @@ async def _passengers(
     return request.passengers
 
 
+async def _account_name(*, clients: Clients, user: Principal, user_token: str | None) -> str | None:
+    """The account holder's name: the token's `name` claim, or (a token minted before the
+    claim existed) the auth service's GET /api/auth/me."""
+    if user.name is not None:
+        return user.name.strip()[:100] or None
+    if user_token:
+        return await clients.auth.account_name(user_token=user_token)
+    return None
+
+
+def _new_booking(*, user: Principal, price: fares.Quote, passengers: list[PassengerIn]) -> Booking:
+    """The PENDING booking of a priced itinerary, with a fresh reference (not added yet)."""
+    now = utcnow()
+    return Booking(
+        reference=new_reference(),
+        user_id=user.user_id,
+        status=PENDING,
+        base=price.base,
+        taxes=price.taxes,
+        fees=price.fees,
+        discount=price.discount,
+        total=price.total,
+        amount_due=price.total,
+        currency=price.currency,
+        expires_at=min(seg.hold.expires_at for seg in price.segments),
+        created_at=now,
+        updated_at=now,
+        segments=[
+            Segment(
+                position=i,
+                flight_id=seg.flight.flight_id,
+                flight_number=seg.flight.flight_number,
+                airline=seg.flight.airline,
+                origin=seg.flight.origin,
+                destination=seg.flight.destination,
+                departure_time=seg.flight.departure_time,
+                arrival_time=seg.flight.arrival_time,
+                hold_id=seg.hold.hold_id,
+                seat_numbers=[s.seat_number for s in seg.seats],
+                cabin=seg.cabin,
+                seats=[
+                    BookedSeat(
+                        position=p,
+                        seat_number=s.seat_number,
+                        cabin=s.cabin,
+                        fare=s.fare,
+                        tax_rate=s.tax_rate,
+                        tax=s.tax,
+                    )
+                    for p, s in enumerate(seg.seats)
+                ],
+            )
+            for i, seg in enumerate(price.segments)
+        ],
+        passengers=[
+            Passenger(position=i, name=p.name, email=p.email, phone=p.phone)
+            for i, p in enumerate(passengers)
+        ],
+    )
+
+
 async def _insert_booking(
     *,
     session: AsyncSession,
@@ -300,69 +409,17 @@ async def _insert_booking(
     price: fares.Quote,
     passengers: list[PassengerIn],
 ) -> Booking:
-    hold_ids = [seg.hold.hold_id for seg in price.segments]
-    used = (
-        await session.scalars(select(Segment.hold_id).where(Segment.hold_id.in_(hold_ids)))
-    ).all()
-    if used:
-        raise HoldAlreadyUsed(f"Seat hold {used[0]} is already used by a booking", holdId=used[0])
-    expires_at = min(seg.hold.expires_at for seg in price.segments)
     for _attempt in range(8):
-        now = utcnow()
-        booking = Booking(
-            reference=new_reference(),
-            user_id=user.user_id,
-            status=PENDING,
-            base=price.base,
-            taxes=price.taxes,
-            fees=price.fees,
-            discount=price.discount,
-            total=price.total,
-            amount_due=price.total,
-            currency=price.currency,
-            expires_at=expires_at,
-            created_at=now,
-            updated_at=now,
-            segments=[
-                Segment(
-                    position=i,
-                    flight_id=seg.flight.flight_id,
-                    flight_number=seg.flight.flight_number,
-                    airline=seg.flight.airline,
-                    origin=seg.flight.origin,
-                    destination=seg.flight.destination,
-                    departure_time=seg.flight.departure_time,
-                    arrival_time=seg.flight.arrival_time,
-                    hold_id=seg.hold.hold_id,
-                    seat_numbers=[s.seat_number for s in seg.seats],
-                    cabin=seg.cabin,
-                    seats=[
-                        BookedSeat(
-                            position=p,
-                            seat_number=s.seat_number,
-                            cabin=s.cabin,
-                            fare=s.fare,
-                            tax_rate=s.tax_rate,
-                            tax=s.tax,
-                        )
-                        for p, s in enumerate(seg.seats)
-                    ],
-                )
-                for i, seg in enumerate(price.segments)
-            ],
-            passengers=[
-                Passenger(position=i, name=p.name, email=p.email, phone=p.phone)
-                for i, p in enumerate(passengers)
-            ],
-        )
+        booking = _new_booking(user=user, price=price, passengers=passengers)
         session.add(booking)
         try:
             await session.flush()
         except IntegrityError as exc:
             await session.rollback()
             name = constraint_of(exc)
-            if name == "uq_booking_segments_hold_id":
-                raise HoldAlreadyUsed("A seat hold is already used by a booking") from None
+            if name == "uq_booking_segments_hold_id":  # the unique index is the check
+                used = [seg.hold.hold_id for seg in price.segments]
+                raise await _hold_used(session, used) from None
             if name == "uq_bookings_reference":
                 continue  # a PNR collision: draw another
             raise
@@ -372,19 +429,32 @@ async def _insert_booking(
     raise RuntimeError("could not draw a free booking reference")  # pragma: no cover
 
 
+async def _hold_used(session: AsyncSession, hold_ids: list[str]) -> HoldAlreadyUsed:
+    """The refusal naming the hold another booking has (read after the failed insert)."""
+    async with autocommit(session):
+        used = (
+            await session.scalars(select(Segment.hold_id).where(Segment.hold_id.in_(hold_ids)))
+        ).first()
+    if used is None:  # pragma: no cover (that booking was rolled back meanwhile)
+        return HoldAlreadyUsed("A seat hold is already used by a booking")
+    return HoldAlreadyUsed(f"Seat hold {used} is already used by a booking", holdId=used)
+
+
 # Reading -------------------------------------------------------------------------------------
 
 
 async def get_booking(*, session: AsyncSession, booking_id: int, user: Principal) -> Booking:
     """The caller's booking (admins: anyone's); someone else's answers 404."""
-    booking = await session.get(Booking, booking_id)
+    async with autocommit(session):
+        booking = await load_booking(session, booking_id)
     if booking is None or (booking.user_id != user.user_id and not user.is_admin):
         raise BookingNotFound(f"Booking {booking_id} not found")
     return booking
 
 
 async def get_booking_internal(*, session: AsyncSession, booking_id: int) -> Booking:
-    booking = await session.get(Booking, booking_id)
+    async with autocommit(session):
+        booking = await load_booking(session, booking_id)
     if booking is None:
         raise BookingNotFound(f"Booking {booking_id} not found")
     return booking
@@ -397,7 +467,9 @@ async def list_bookings(
     query = select(Booking).where(Booking.user_id == user.user_id)
     if cursor is not None:
         query = query.where(Booking.id < cursor)
-    rows = list((await session.scalars(query.order_by(Booking.id.desc()).limit(limit + 1))).all())
+    query = query.order_by(Booking.id.desc()).limit(limit + 1).options(*PAGE_GRAPH)
+    async with autocommit(session):
+        rows = list((await session.scalars(query)).all())
     next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
@@ -410,7 +482,7 @@ async def apply_discount(
 ) -> tuple[Booking, Decimal]:
     """Apply a discount to a PENDING booking; returns it and the amount due before."""
     async with session.begin():
-        b = await lock_booking(session, booking_id)
+        b = await lock_with_graph(session, booking_id)
         if b is None:
             raise BookingNotFound(f"Booking {booking_id} not found")
         if b.status != PENDING or b.cancel_requested_at is not None:

@@ -1,7 +1,8 @@
-"""The booking service, as the ticket service sees it: GET /internal/bookings/{id}.
+"""The booking service, as the ticket service sees it: GET /internal/bookings/{id}, or the
+booking a `booking.confirmed` event carries.
 
-Its answer is parsed into `BookingView` (the fields a ticket needs, everything else ignored);
-anything unexpected becomes a 502, never a 500 and never a guess.
+Either is parsed into `BookingView` (the fields a ticket needs, everything else ignored);
+anything unexpected from the service becomes a 502, never a 500 and never a guess.
 """
 
 import logging
@@ -78,6 +79,25 @@ class BookingView(CamelModel):
     @property
     def confirmed(self) -> bool:
         return self.status == CONFIRMED
+
+
+def booking_from_event(payload: dict[str, Any]) -> BookingView | None:
+    """The booking a `booking.confirmed` event carries (`booking`: as GET
+    /internal/bookings/{id} shows it), or None when the event has none usable (published before
+    the booking service sent it): then the booking is fetched."""
+    body = payload.get("booking")
+    if not isinstance(body, dict):
+        return None
+    try:
+        view = BookingView.model_validate(body)
+    except ValidationError as exc:
+        log.warning("booking.confirmed with an unusable booking, fetching it: %s", exc)
+        return None
+    if str(view.id) != str(payload.get("bookingId")):
+        log.warning("booking.confirmed of booking %s carries another", payload.get("bookingId"))
+        return None
+    view.raw = body
+    return view
 
 
 class BookingClient:

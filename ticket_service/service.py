@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.events import Event, publish
 from shared.money import fmt
 from shared.security import Principal
-from ticket_service.clients import BookingClient, BookingView
+from ticket_service.clients import BookingClient, BookingView, booking_from_event
 from ticket_service.config import TicketSettings
 from ticket_service.errors import BookingNotConfirmed, BookingNotFound, TicketNotFound
 from ticket_service.invoice import draft_invoice
@@ -290,13 +290,20 @@ async def void_booking_ticket(
 async def on_booking_confirmed(
     event: Event, session: AsyncSession, *, bookings: BookingClient, settings: TicketSettings
 ) -> None:
-    """`booking.confirmed`: issue the ticket (the traveller's generate then returns it)."""
+    """`booking.confirmed`: issue the ticket (the traveller's generate then returns it).
+
+    The event carries the confirmed booking; an event from before it did is answered by
+    fetching the booking. A cancellation after the confirmation voids the ticket, or (handled
+    first) keeps it from being issued.
+    """
     booking_id = int(event.payload["bookingId"])
-    try:
-        booking = await bookings.get_booking(booking_id)
-    except BookingNotFound:
-        log.warning("booking.confirmed for booking %s, which does not exist", booking_id)
-        return
+    booking = booking_from_event(event.payload)
+    if booking is None:
+        try:
+            booking = await bookings.get_booking(booking_id)
+        except BookingNotFound:
+            log.warning("booking.confirmed for booking %s, which does not exist", booking_id)
+            return
     if not booking.confirmed:
         log.info("booking %s is %s now: no ticket", booking.reference, booking.status)
         return

@@ -79,7 +79,7 @@ async def test_jwks_publishes_the_signing_key(client: httpx.AsyncClient) -> None
 
 
 async def test_access_token_claims(client: httpx.AsyncClient) -> None:
-    user = await signup(client)
+    user = await signup(client, name="Asha Rao")
     (jwk,) = (await client.get("/.well-known/jwks.json")).json()["keys"]
     token = user["token"]
     header = jwt.get_unverified_header(token)
@@ -95,6 +95,7 @@ async def test_access_token_claims(client: httpx.AsyncClient) -> None:
     assert claims["sub"] == str(user["userId"])
     assert claims["role"] == "user"
     assert claims["email"] == user["email"]
+    assert claims["name"] == "Asha Rao"  # a booking's default passenger, without asking /me
     assert claims["typ"] == "access"
     assert claims["exp"] - claims["iat"] == 900
     assert claims["nbf"] <= time.time()

@@ -267,3 +267,24 @@ async def test_a_one_stop_booking_is_both_flights_or_neither(stack, new_user):
     assert (await stack.booking(headers, booking["id"]))["status"] == "EXPIRED"
     [charge] = await stack.charges(booking["id"])
     assert charge.refund_id is not None
+
+
+async def test_the_sweeper_skips_a_booking_another_transaction_holds(stack, new_user):
+    from booking_service import lifecycle, service
+
+    _, headers = new_user()
+    booking = await stack.booked(headers, await new_flight(), "20A")
+    state = stack.booking_app.state
+    async with state.db.sessionmaker() as holder, holder.begin():
+        assert await service.lock_booking(holder, booking["id"]) is not None
+        async with state.db.sessionmaker() as session:
+            skipped = await lifecycle.drive_cancellation(
+                session=session, clients=state.clients, booking_id=booking["id"], wait=False
+            )
+        assert skipped is None
+    async with state.db.sessionmaker() as session:
+        done = await lifecycle.drive_cancellation(
+            session=session, clients=state.clients, booking_id=booking["id"], wait=False
+        )
+    assert done is not None and done.status == "PENDING"  # no cancellation asked: untouched
+    assert [s.hold_id for s in done.segments] == [booking["segments"][0]["holdId"]]

@@ -1,8 +1,10 @@
 """POST /api/bookings (and /api/bookings/create): a PENDING booking from the caller's holds."""
 
 import asyncio
+import uuid
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 
 from booking_service.service import REFERENCE_ALPHABET
@@ -54,6 +56,29 @@ async def test_booking_from_a_hold_priced_by_the_server(stack, new_user):
         {"name": f"user{user_id}", "email": f"user{user_id}@example.com", "phone": None}
     ]
     assert await stack.events(b["id"]) == ["booking.created"]
+
+
+async def test_the_default_passenger_is_named_by_the_token(stack, new_user, make_token):
+    user_id, _ = new_user()
+    email = f"user{user_id}@example.com"
+    headers = {"Authorization": f"Bearer {make_token(user_id, email=email, name=' Asha Rao ')}"}
+    b = await stack.booked(headers, await new_flight(), "12C")
+    # Not from the auth service (it has no such user): from the token's `name` claim.
+    assert b["passengers"] == [{"name": "Asha Rao", "email": email, "phone": None}]
+
+
+async def test_a_token_without_a_name_asks_the_auth_service(stack, jwks_transport, make_token):
+    email = f"old-token-{uuid.uuid4().hex[:10]}@example.com"
+    async with httpx.AsyncClient(transport=jwks_transport, base_url="http://auth") as auth:
+        r = await auth.post(
+            "/api/auth/signup",
+            json={"name": "Ravi Rao", "email": email, "password": "correct-horse-battery"},
+        )
+        assert r.status_code == 201, r.text
+    # A token minted before the auth service added `name` (still valid for 15 minutes).
+    token = make_token(r.json()["userId"], email=email)
+    b = await stack.booked({"Authorization": f"Bearer {token}"}, await new_flight(), "12D")
+    assert b["passengers"][0]["name"] == "Ravi Rao"
 
 
 async def test_business_seats_pay_12_percent_gst_and_a_fee_per_passenger(stack, new_user):
@@ -188,7 +213,8 @@ async def test_a_hold_books_once(stack, new_user):
     flight_id = await new_flight()
     hold = await stack.hold(headers, flight_id, "15A")
     assert (await stack.book(headers, holdIds=[hold["holdId"]])).status_code == 201
-    problem(await stack.book(headers, holdIds=[hold["holdId"]]), 409, "HOLD_ALREADY_USED")
+    body = problem(await stack.book(headers, holdIds=[hold["holdId"]]), 409, "HOLD_ALREADY_USED")
+    assert body["holdId"] == hold["holdId"]
 
 
 async def test_racing_bookings_of_one_hold_make_one_booking(stack, new_user):

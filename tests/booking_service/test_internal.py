@@ -79,3 +79,43 @@ async def test_health_ready_metrics_and_docs(stack):
     )
     paths = (await stack.payments.get("/openapi.json")).json()["paths"]
     assert {"/api/payments/pay", "/api/payments/{payment_id}"} <= set(paths)
+
+
+async def test_the_payment_steps_answer_the_bookings_state(stack, new_user, service_headers):
+    user_id, headers = new_user()
+    booking = await stack.booked(headers, await new_flight(), "15A")
+    url = f"/internal/bookings/{booking['id']}"
+    start = {"paymentId": 616161, "amount": booking["amountDue"], "userId": user_id}
+    for _ in range(2):  # the repeat is the same answer
+        r = await stack.bookings.post(f"{url}/payment-started", json=start, headers=service_headers)
+        assert r.status_code == 200, r.text
+        state = r.json()
+        assert (state["id"], state["userId"]) == (booking["id"], user_id)
+        assert state["status"] == "PENDING"
+        assert (state["amountDue"], state["currency"]) == ("4924.00", "INR")
+        assert (state["paymentId"], state["paymentInProgress"]) == (616161, True)
+        assert state["pendingExpiresAt"] == state["expiresAt"] == booking["expiresAt"]
+    r = await stack.bookings.post(
+        f"{url}/payment-failed", json={"paymentId": 616161}, headers=service_headers
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["paymentId"], r.json()["paymentInProgress"]) == (None, False)
+
+
+async def test_booking_confirmed_carries_the_booking(stack, new_user, service_headers):
+    """The ticket service issues the ticket from the event, without asking for the booking."""
+    _, headers = new_user()
+    booking = await stack.paid(headers, await new_flight(), "16A", "16B")
+    [event] = await stack.sql(
+        "SELECT payload FROM bookings.outbox WHERE type = 'booking.confirmed' "
+        "AND (payload->>'bookingId')::bigint = :b",
+        b=booking["id"],
+    )
+    r = await stack.bookings.get(f"/internal/bookings/{booking['id']}", headers=service_headers)
+    internal = r.json()
+    del internal["pendingExpiresAt"]
+    assert event.payload["booking"] == internal == booking
+    assert event.payload["passengers"] == ["Passenger 1", "Passenger 2"]  # as before
+    assert event.payload["seats"] == [
+        {"flightId": booking["flightIds"][0], "seatNumber": n} for n in ("16A", "16B")
+    ]

@@ -143,3 +143,64 @@ async def test_events_for_unknown_bookings_are_harmless(tickets: Tickets) -> Non
             event("booking.cancelled", bookingId=9_000_000_001), session
         )
     assert await ticket_rows(tickets, 9_000_000_001) == []
+
+
+class NoBookingService:
+    """A booking client for handlers that must not call the booking service."""
+
+    async def get_booking(self, booking_id: int):
+        raise AssertionError(f"booking {booking_id} fetched over HTTP")
+
+
+async def confirmed_event(tickets: Tickets, booking_id: int) -> Event:
+    """The booking service's own `booking.confirmed` of the booking, from its outbox."""
+    [row] = await tickets.sql(
+        "SELECT payload FROM bookings.outbox WHERE type = 'booking.confirmed' "
+        "AND (payload->>'bookingId')::bigint = :b",
+        b=booking_id,
+    )
+    return event("booking.confirmed", **row.payload)
+
+
+async def test_booking_confirmed_issues_from_the_event_without_asking(
+    tickets: Tickets, user
+) -> None:
+    _, headers = user
+    booking = await tickets.confirmed_booking(headers, "25A", "25B")
+    state = tickets.app.state
+    async with state.db.sessionmaker() as session, session.begin():
+        await service.on_booking_confirmed(
+            await confirmed_event(tickets, booking["id"]),
+            session,
+            bookings=NoBookingService(),
+            settings=state.settings,
+        )
+    [(ticket_id, status, _)] = await ticket_rows(tickets, booking["id"])
+    assert status == "issued"
+    r = await tickets.generate(headers, booking["id"])  # the one issued, as from a fetch
+    assert r.status_code == 200, r.text
+    t = r.json()
+    assert t["id"] == ticket_id
+    assert [p["name"] for p in t["passengers"]] == ["Passenger 1", "Passenger 2"]
+    assert [c["seatNumber"] for c in t["tickets"]] == ["25A", "25B"]
+    assert t["invoice"]["total"] == booking["amountDue"]
+
+
+async def test_an_event_without_the_booking_fetches_it(tickets: Tickets, user) -> None:
+    """Events published before the booking service added `booking` are still handled."""
+    _, headers = user
+    booking = await tickets.confirmed_booking(headers, "26A")
+    old = await confirmed_event(tickets, booking["id"])
+    del old.payload["booking"]
+    state = tickets.app.state
+    async with state.db.sessionmaker() as session, session.begin():
+        with pytest.raises(AssertionError, match="fetched over HTTP"):
+            await service.on_booking_confirmed(
+                old, session, bookings=NoBookingService(), settings=state.settings
+            )
+    async with state.db.sessionmaker() as session, session.begin():
+        await service.on_booking_confirmed(
+            old, session, bookings=state.clients.bookings, settings=state.settings
+        )
+    [(_, status, _)] = await ticket_rows(tickets, booking["id"])
+    assert status == "issued"
