@@ -10,9 +10,15 @@ function the `flight.created` handler runs. Then:
 - throughput: `--holds` holds of distinct seats (one seat, one traveller each) by
   `--concurrency` clients; reported: holds per second and the latency p50/p90/p99/max;
 - seat map: GET /api/seats/{id} of a 600-seat flight, p50/p99;
+- the booking service's calls: GET /internal/holds/{id} and POST /internal/holds/{id}/confirm
+  of the serial run's holds, one after another;
 - contention: `--rounds` rounds; in each, `--contenders` travellers ask at once for one or two
   of the same 4 seats; reported: successes, conflicts, errors, and whether any seat was granted
-  twice (checked against the grants and Redis' seat keys).
+  twice (checked against the grants and Redis' seat keys);
+- a backlog of `--events` `flight.created` events (what a seed leaves): time and CPU to consume.
+
+Every phase also reports the seat service's CPU per operation: the process's CPU time (all its
+threads, /proc) over the phase divided by the operations, background tasks included.
 
 The report goes to bench/reports/seats.md. Everything it created is removed at the end.
 """
@@ -30,28 +36,23 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, cpu_seconds, percentile
+
 REPORT = ROOT / "bench" / "reports" / "seats.md"
 KID = "bench-seats"
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -136,6 +137,21 @@ class SeatService:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def redis_url(self) -> str:
+        return self.env.get("REDIS_URL", "redis://localhost:6379/0")
+
+    def cpu(self) -> float:
+        """CPU seconds the service process has used so far."""
+        assert self.process is not None
+        return cpu_seconds({"seat": self.process.pid})["seat"]
+
+    async def measured(self, work: Awaitable[T]) -> tuple[T, float]:
+        """Run `work`; its result and the service's CPU seconds meanwhile."""
+        before = self.cpu()
+        result = await work
+        return result, self.cpu() - before
+
     def manage(self, *args: str) -> None:
         subprocess.run(
             [sys.executable, "-m", "shared.manage", *args],
@@ -186,7 +202,7 @@ class SeatService:
                 self.process.kill()
         import redis
 
-        client = redis.Redis.from_url(self.env.get("REDIS_URL", "redis://localhost:6379/0"))
+        client = redis.Redis.from_url(self.redis_url)
         for key in client.scan_iter(match=f"{self.prefix}*", count=1000):
             client.unlink(key)
         client.close()
@@ -241,6 +257,7 @@ async def throughput(
         queue.put_nowait(job)
     latencies: list[float] = []
     outcomes: Counter[int] = Counter()
+    hold_ids: list[str] = []
 
     async def worker() -> None:
         while not queue.empty():
@@ -253,6 +270,8 @@ async def throughput(
                     headers=headers,
                 )
                 outcomes[r.status_code] += 1
+                if r.status_code == 201:
+                    hold_ids.append(r.json()["holdId"])
             except httpx.TransportError:
                 outcomes[599] += 1  # the connection failed: counted, not fatal
             latencies.append(time.perf_counter() - t0)
@@ -260,7 +279,7 @@ async def throughput(
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {"latencies": latencies, "outcomes": outcomes, "elapsed": elapsed}
+    return {"latencies": latencies, "outcomes": outcomes, "elapsed": elapsed, "holds": hold_ids}
 
 
 async def seat_maps(
@@ -274,6 +293,96 @@ async def seat_maps(
         out.append(time.perf_counter() - t0)
         r.raise_for_status()
     return out
+
+
+def service_headers() -> dict[str, str]:
+    from shared.security import mint_service_token
+    from shared.settings import DEV_SERVICE_TOKEN_SECRET
+
+    secret = os.environ.get("SERVICE_TOKEN_SECRET", DEV_SERVICE_TOKEN_SECRET)
+    return {"Authorization": f"Bearer {mint_service_token(secret=secret, service='booking')}"}
+
+
+async def internal_calls(
+    client: httpx.AsyncClient, hold_ids: list[str], *, confirm: bool
+) -> list[float]:
+    """The booking service's view, one call after another: read each hold, or confirm it."""
+    headers = service_headers()
+    out = []
+    for i, hold_id in enumerate(hold_ids):
+        t0 = time.perf_counter()
+        if confirm:
+            r = await client.post(
+                f"/internal/holds/{hold_id}/confirm",
+                json={"bookingId": 700_000 + i},
+                headers=headers,
+            )
+        else:
+            r = await client.get(f"/internal/holds/{hold_id}", headers=headers)
+        out.append(time.perf_counter() - t0)
+        r.raise_for_status()
+    return out
+
+
+def created_event(flight_id: int, departure: datetime) -> dict[str, str]:
+    """A `flight.created` entry as the flight search service's relay writes it."""
+    from shared.events import Event
+
+    payload = {
+        "flightId": flight_id,
+        "flightNumber": f"BX{flight_id}",
+        "airline": "Bench Air",
+        "airlineCode": "BX",
+        "origin": "DEL",
+        "destination": "BOM",
+        "departureTime": departure.isoformat(),
+        "arrivalTime": (departure + timedelta(hours=2)).isoformat(),
+        "durationMinutes": 120,
+        "status": "scheduled",
+        "aircraft": {
+            "code": "A321",
+            "name": "Airbus A321",
+            "cabins": [
+                {"cabin": "business", "firstRow": 1, "lastRow": 4, "letters": "ACDF"},
+                {"cabin": "economy", "firstRow": 5, "lastRow": 34, "letters": "ABCDEF"},
+            ],
+        },
+        "fares": {"economy": "4500.00", "business": "12000.00"},
+        "currency": "INR",
+    }
+    event = Event(uuid.uuid4(), "flight.created", "flight-search", datetime.now(UTC), payload)
+    return event.to_fields()
+
+
+async def backlog(service: SeatService, count: int, first_id: int) -> dict[str, Any]:
+    """`count` flight.created events at once; time until the service has stored them all."""
+    from redis.asyncio import Redis
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from shared.events import stream_for
+    from shared.redis import Keys
+
+    stream = stream_for(Keys(service.prefix), "flight.created")
+    redis = Redis.from_url(service.redis_url, decode_responses=True)
+    engine = create_async_engine(service.database_url)
+    departure = datetime.now(UTC) + timedelta(days=10)
+    query = text("SELECT count(*) FROM seats.flights WHERE flight_id >= :first")
+    cpu_before, started = service.cpu(), time.perf_counter()
+    async with redis.pipeline(transaction=False) as pipe:
+        for flight_id in range(first_id, first_id + count):
+            pipe.xadd(stream, created_event(flight_id, departure))
+        await pipe.execute()
+    stored = 0
+    deadline = time.monotonic() + max(60.0, count * 0.05)
+    while stored < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        async with engine.connect() as conn:
+            stored = (await conn.execute(query, {"first": first_id})).scalar_one()
+    elapsed, cpu = time.perf_counter() - started, service.cpu() - cpu_before
+    await redis.aclose()
+    await engine.dispose()
+    return {"events": count, "stored": stored, "elapsed": elapsed, "cpu": cpu}
 
 
 async def contention(
@@ -345,6 +454,7 @@ async def contention(
     }
 
 
+# Report --------------------------------------------------------------------------------------
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
@@ -355,20 +465,12 @@ def hold_row(label: str, run: dict[str, Any]) -> str:
     return (
         f"| {label} | {len(lat)} | {ok / run['elapsed']:.0f} | {ms(percentile(lat, 50))} |"
         f" {ms(percentile(lat, 90))} | {ms(percentile(lat, 99))} | {ms(max(lat))} | {ok} |"
-        f" {len(lat) - ok} |"
+        f" {len(lat) - ok} | {ms(run['cpu'] / len(lat))} |"
     )
 
 
-def report(
-    args: argparse.Namespace,
-    serial: dict[str, Any],
-    tp: dict[str, Any],
-    maps: list[float],
-    ct: dict[str, Any],
-) -> str:
-    totals = ct["totals"]
-    errors = sum(v for k, v in totals.items() if k.startswith("errors"))
-    lines = [
+def header_section(args: argparse.Namespace) -> list[str]:
+    return [
         "# Seat hold benchmark",
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `make bench-seats` (`bench/bench_seats.py`)"
@@ -376,32 +478,64 @@ def report(
         f" Python {platform.python_version()}, the seat service as one uvicorn worker.",
         f"Load average while it ran: {args.load_before:.1f} at the start,"
         f" {os.getloadavg()[0]:.1f} at the end (other work shares the machine): read the numbers"
-        " as orders of magnitude.",
+        " as orders of magnitude. CPU figures are the seat-service process's CPU time (all its"
+        " threads, from /proc) over a phase divided by the operations of that phase, its"
+        " background tasks (outbox relay, event consumer, sweeper) included.",
         "",
-        "## Holds of distinct seats: latency and throughput",
+    ]
+
+
+def holds_section(args: argparse.Namespace, serial: dict[str, Any], tp: dict[str, Any]) -> list:
+    return [
+        "## Holds of distinct seats: latency, throughput and CPU",
         "",
         "Each hold is one seat for one traveller (a distinct seat of 600-seat flights):"
-        " the service verifies the EdDSA token, reads the flight from Postgres, runs the hold"
-        " script in Redis and commits the hold's history row, in one transaction.",
+        " the service verifies the EdDSA token, checks the flight, runs the hold script in Redis"
+        " and records the hold's history row in Postgres.",
         "",
-        "| clients | holds | holds/s | p50 ms | p90 ms | p99 ms | max ms | 201 | other |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| clients | holds | holds/s | p50 ms | p90 ms | p99 ms | max ms | 201 | other |"
+        " seat-service CPU ms per hold |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         hold_row("1 (one after another)", serial),
         hold_row(f"{args.concurrency} concurrent", tp),
         "",
         "With one client the latency is the service time; with many, holds/s is the ceiling of"
         " one worker on this machine and the latency is mostly queueing (clients / throughput).",
         "",
-        "## Seat map",
+    ]
+
+
+def calls_section(maps: dict[str, Any], reads: dict[str, Any], sales: dict[str, Any]) -> list:
+    def row(label: str, run: dict[str, Any]) -> str:
+        lat = run["latencies"]
+        return (
+            f"| {label} | {len(lat)} | {ms(percentile(lat, 50))} | {ms(percentile(lat, 99))} |"
+            f" {ms(run['cpu'] / max(1, len(lat)))} |"
+        )
+
+    return [
+        "## Seat map and the booking service's calls",
         "",
-        f"GET /api/seats/{{id}} of a 600-seat flight with holds on it, {len(maps)} calls one"
-        " after another: the flight and its sold seats from Postgres, and one Redis round trip"
-        " (a read-only script over the 600 seat keys that returns only the held ones).",
+        "One call after another. GET /api/seats/{id} of a 600-seat flight with holds on it:"
+        " the flight (cached), one Redis round trip (a read-only script over the 600 seat keys"
+        " that returns only the held ones) and its sold seats from Postgres. GET"
+        " /internal/holds/{id} and POST /internal/holds/{id}/confirm (a sale: the seats into"
+        " `sold_seats`, the availability event into the outbox, and the relay moving it on to"
+        " its stream) of the one-client run's holds.",
         "",
-        "| p50 ms | p99 ms |",
-        "|---|---|",
-        f"| {ms(percentile(maps, 50))} | {ms(percentile(maps, 99))} |",
+        "| call | calls | p50 ms | p99 ms | seat-service CPU ms per call |",
+        "|---|---|---|---|---|",
+        row("seat map", maps),
+        row("get hold (internal)", reads),
+        row("confirm (internal)", sales),
         "",
+    ]
+
+
+def contention_section(args: argparse.Namespace, ct: dict[str, Any]) -> list[str]:
+    totals = ct["totals"]
+    errors = sum(v for k, v in totals.items() if k.startswith("errors"))
+    return [
         "## Contention: many travellers after the same few seats",
         "",
         f"{args.rounds} rounds; in each, {args.contenders} travellers ask at the same moment for"
@@ -423,7 +557,52 @@ def report(
         ),
         "",
     ]
-    return "\n".join(lines)
+
+
+def backlog_section(bl: dict[str, Any]) -> list[str]:
+    per_event = bl["cpu"] / max(1, bl["stored"])
+    return [
+        "## A backlog of flight.created events",
+        "",
+        f"{bl['events']} `flight.created` events added to the stream at once (what a seed leaves"
+        " behind), consumed by the running service.",
+        "",
+        "| events | stored | seconds until all stored | seat-service CPU s | CPU ms per event |",
+        "|---|---|---|---|---|",
+        f"| {bl['events']} | {bl['stored']} | {bl['elapsed']:.1f} | {bl['cpu']:.2f} |"
+        f" {per_event * 1000:.2f} |",
+        "",
+    ]
+
+
+# Main ----------------------------------------------------------------------------------------
+async def hold_phases(
+    args: argparse.Namespace, service: SeatService, client: httpx.AsyncClient, tokens: Tokens
+) -> dict[str, Any]:
+    flights = await add_flights(service.database_url, 1, args.flights, rows=60)
+    (warm,) = await add_flights(service.database_url, 9001, 1, rows=60)
+    (serial_flight,) = await add_flights(service.database_url, 9002, 1, rows=60)
+    print("warming up ...", flush=True)
+    await throughput(client, tokens, [warm], 100, args.concurrency)
+    await seat_maps(client, tokens, warm, 10)
+    print(f"latency: {args.serial} holds one after another ...", flush=True)
+    serial, cpu = await service.measured(
+        throughput(client, tokens, [serial_flight], args.serial, 1)
+    )
+    serial["cpu"] = cpu
+    print(f"throughput: {args.holds} holds ...", flush=True)
+    tp, cpu = await service.measured(
+        throughput(client, tokens, flights, args.holds, args.concurrency)
+    )
+    tp["cpu"] = cpu
+    lat, cpu = await service.measured(seat_maps(client, tokens, flights[0], 100))
+    maps = {"latencies": lat, "cpu": cpu}
+    print("the booking service's calls: get hold, confirm ...", flush=True)
+    lat, cpu = await service.measured(internal_calls(client, serial["holds"], confirm=False))
+    reads = {"latencies": lat, "cpu": cpu}
+    lat, cpu = await service.measured(internal_calls(client, serial["holds"], confirm=True))
+    sales = {"latencies": lat, "cpu": cpu}
+    return {"serial": serial, "tp": tp, "maps": maps, "reads": reads, "sales": sales}
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -431,19 +610,10 @@ async def run(args: argparse.Namespace) -> None:
     service = SeatService(tokens.url)
     try:
         service.start()
-        flights = await add_flights(service.database_url, 1, args.flights, rows=60)
         (contended,) = await add_flights(service.database_url, 9000, 1, rows=max(args.rounds, 1))
-        (warm,) = await add_flights(service.database_url, 9001, 1, rows=60)
-        (serial_flight,) = await add_flights(service.database_url, 9002, 1, rows=60)
         limits = httpx.Limits(max_connections=args.concurrency + args.contenders)
         async with httpx.AsyncClient(base_url=service.url, timeout=30, limits=limits) as client:
-            print("warming up ...", flush=True)
-            await throughput(client, tokens, [warm], 100, args.concurrency)
-            print(f"latency: {args.serial} holds one after another ...", flush=True)
-            serial = await throughput(client, tokens, [serial_flight], args.serial, 1)
-            print(f"throughput: {args.holds} holds ...", flush=True)
-            tp = await throughput(client, tokens, flights, args.holds, args.concurrency)
-            maps = await seat_maps(client, tokens, flights[0], 100)
+            runs = await hold_phases(args, service, client, tokens)
             print(f"contention: {args.rounds} rounds x {args.contenders} ...", flush=True)
             ct = await contention(
                 client,
@@ -452,9 +622,18 @@ async def run(args: argparse.Namespace) -> None:
                 args.rounds,
                 args.contenders,
                 service.prefix,
-                service.env.get("REDIS_URL", "redis://localhost:6379/0"),
+                service.redis_url,
             )
-        text = report(args, serial, tp, maps, ct)
+        print(f"backlog: {args.events} flight.created events ...", flush=True)
+        bl = await backlog(service, args.events, 100_000)
+        lines = [
+            *header_section(args),
+            *holds_section(args, runs["serial"], runs["tp"]),
+            *calls_section(runs["maps"], runs["reads"], runs["sales"]),
+            *contention_section(args, ct),
+            *backlog_section(bl),
+        ]
+        text = "\n".join(lines)
         REPORT.parent.mkdir(parents=True, exist_ok=True)
         REPORT.write_text(text)
         print(text)
@@ -471,6 +650,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--contenders", type=int, default=100)
+    parser.add_argument("--events", type=int, default=2000, help="flight.created backlog")
     args = parser.parse_args()
     args.load_before = os.getloadavg()[0]
     if args.holds > args.flights * 600 or args.serial > 600:

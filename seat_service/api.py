@@ -1,15 +1,21 @@
-"""Routes: parse, call the service layer, answer with a schema."""
+"""Routes: parse, call the service layer, answer with a schema.
 
-from typing import Annotated
+The hot routes (seat map, hold, get hold, confirm) answer with JSON serialised straight from
+what the service layer returns, in the shape of their response model (which documents them):
+validating 600 `SeatRead` models per seat map cost more than everything else in it.
+"""
+
+from functools import lru_cache
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
+from pydantic_core import to_json
 
 from seat_service import service
-from seat_service.config import SeatSettings
 from seat_service.holds import HoldStore
+from seat_service.layout import SeatLayout
 from seat_service.schemas import (
     BIGINT_MAX,
-    CabinCounts,
     ConfirmRequest,
     HoldDetail,
     HoldList,
@@ -17,19 +23,19 @@ from seat_service.schemas import (
     LockRequest,
     SaleRead,
     SeatMapRead,
-    SeatRead,
     SoldSeatsRelease,
     SoldSeatsReleased,
+    booking_out,
 )
+from seat_service.state import Seats
 from shared.db import SessionDep
 from shared.deps import from_state
 from shared.events import OutboxRelay
-from shared.http import ServiceClient
 from shared.security import CallingService, CurrentUser, ensure_self_or_admin
 
+# Everything the hot routes need, in one dependency (each one costs a call per request).
+SeatsDep = Annotated[Seats, from_state("seats")]
 HoldsDep = Annotated[HoldStore, from_state("holds")]
-FlightsDep = Annotated[ServiceClient, from_state("flight_search")]
-SettingsDep = Annotated[SeatSettings, from_state("settings")]
 RelayDep = Annotated[OutboxRelay, from_state("relay")]
 FlightIdPath = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
@@ -39,23 +45,58 @@ internal = APIRouter(prefix="/internal", tags=["internal"])
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
 
-def _hold_read(info: service.HoldInfo) -> HoldRead:
-    return HoldRead(
-        hold_id=info.hold_id, flight_id=info.flight_id, seats=info.seats, expires_at=info.expires_at
-    )
+def _json(content: Any, status_code: int = 200) -> Response:
+    return Response(to_json(content), status_code=status_code, media_type="application/json")
 
 
-def _hold_detail(info: service.HoldInfo) -> HoldDetail:
-    return HoldDetail(
-        hold_id=info.hold_id,
-        flight_id=info.flight_id,
-        seats=info.seats,
-        expires_at=info.expires_at,
-        user_id=info.user_id,
-        status=info.status,  # type: ignore[arg-type]
-        created_at=info.created_at,
-        booking_id=info.booking_id,
-    )
+def _hold_read(info: service.HoldInfo) -> dict[str, Any]:
+    """A `HoldRead`."""
+    return {
+        "holdId": info.hold_id,
+        "flightId": info.flight_id,
+        "seats": info.seats,
+        "expiresAt": info.expires_at,
+    }
+
+
+def _hold_detail(info: service.HoldInfo) -> dict[str, Any]:
+    """A `HoldDetail`."""
+    return {
+        **_hold_read(info),
+        "userId": info.user_id,
+        "status": info.status,
+        "createdAt": info.created_at,
+        "bookingId": None if info.booking_id is None else booking_out(info.booking_id),
+    }
+
+
+@lru_cache(maxsize=256)
+def _available_seats(layout: SeatLayout) -> tuple[bytes, ...]:
+    """Each seat's JSON as an available seat, once per aircraft layout: most seats are."""
+    return tuple(_seat(seat, layout.cabin_of[seat], "available", False) for seat in layout.seats)
+
+
+@lru_cache(maxsize=65536)
+def _seat(seat: str, cabin: str, seat_status: str, mine: bool) -> bytes:
+    """A `SeatRead` (a few aircraft, so a few thousand different ones)."""
+    return to_json({"seatNumber": seat, "cabin": cabin, "status": seat_status, "mine": mine})
+
+
+def _seat_map(m: service.SeatMap) -> bytes:
+    """A `SeatMapRead`, its `seats` spliced in from the layout's ready-made JSON."""
+    layout = m.flight.layout
+    seats = list(_available_seats(layout))
+    for seat, (seat_status, mine) in m.taken.items():
+        seats[layout.index[seat]] = _seat(seat, layout.cabin_of[seat], seat_status, mine)
+    head = {
+        "flightId": m.flight.flight_id,
+        "flightNumber": m.flight.flight_number,
+        "departureTime": m.flight.departure_utc,
+        "flightStatus": m.flight_status,
+        "aircraft": m.flight.aircraft,
+    }
+    tail = {"total": len(seats), **m.counts, "byCabin": m.by_cabin}
+    return b"".join((to_json(head)[:-1], b',"seats":[', b",".join(seats), b"],", to_json(tail)[1:]))
 
 
 @router.get(
@@ -64,32 +105,15 @@ def _hold_detail(info: service.HoldInfo) -> HoldDetail:
     summary="Seat map: every seat with its status",
     responses={404: _PROBLEM},
 )
-async def get_seat_map(
-    flight_id: FlightIdPath,
-    user: CurrentUser,
-    session: SessionDep,
-    holds: HoldsDep,
-    flights: FlightsDep,
-) -> SeatMapRead:
+async def get_seat_map(flight_id: FlightIdPath, user: CurrentUser, seats: SeatsDep) -> Response:
     m = await service.seat_map(
-        session=session, holds=holds, flights=flights, flight_id=flight_id, user_id=user.user_id
+        db=seats.db,
+        holds=seats.holds,
+        directory=seats.flights,
+        flight_id=flight_id,
+        user_id=user.user_id,
     )
-    return SeatMapRead(
-        flight_id=m.flight.flight_id,
-        flight_number=m.flight.flight_number,
-        departure_time=m.flight.departure_utc,
-        flight_status=m.flight.status,
-        aircraft={"code": m.flight.layout.get("code"), "name": m.flight.layout.get("name")},
-        seats=[
-            SeatRead(seat_number=s.seat_number, cabin=s.cabin, status=s.status, mine=s.mine)  # type: ignore[arg-type]
-            for s in m.seats
-        ],
-        total=len(m.seats),
-        available=m.counts["available"],
-        held=m.counts["held"],
-        sold=m.counts["sold"],
-        by_cabin={cabin: CabinCounts(**counts) for cabin, counts in m.by_cabin.items()},
-    )
+    return Response(_seat_map(m), media_type="application/json")
 
 
 @router.post(
@@ -99,26 +123,20 @@ async def get_seat_map(
     summary="Hold one or several seats, all or nothing",
     responses={403: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
 )
-async def lock_seats(
-    body: LockRequest,
-    user: CurrentUser,
-    session: SessionDep,
-    holds: HoldsDep,
-    flights: FlightsDep,
-    settings: SettingsDep,
-) -> HoldRead:
+async def lock_seats(body: LockRequest, user: CurrentUser, seats: SeatsDep) -> Response:
     ensure_self_or_admin(user, body.user_id)
+    settings = seats.settings
     info = await service.hold_seats(
-        session=session,
-        holds=holds,
-        flights=flights,
+        db=seats.db,
+        holds=seats.holds,
+        directory=seats.flights,
         user_id=body.user_id if body.user_id is not None else user.user_id,
         flight_id=body.flight_id,
         seat_numbers=body.requested,
         ttl_ms=settings.hold_ttl_ms,
         max_per_user=settings.max_seats_per_user,
     )
-    return _hold_read(info)
+    return _json(_hold_read(info), status.HTTP_201_CREATED)
 
 
 @router.delete(
@@ -127,24 +145,23 @@ async def lock_seats(
     summary="Release my hold",
     responses={404: _PROBLEM, 409: _PROBLEM},
 )
-async def unlock_seats(
-    hold_id: str, user: CurrentUser, session: SessionDep, holds: HoldsDep
-) -> Response:
+async def unlock_seats(hold_id: str, user: CurrentUser, seats: SeatsDep) -> Response:
     await service.release_hold(
-        session=session, holds=holds, hold_id=service.parse_hold_id(hold_id), user_id=user.user_id
+        db=seats.db,
+        holds=seats.holds,
+        hold_id=service.parse_hold_id(hold_id),
+        user_id=user.user_id,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # Internal: the booking service, with a service token --------------------------------------
 @internal.get("/holds/{hold_id}", response_model=HoldDetail, responses={404: _PROBLEM})
-async def read_hold(
-    hold_id: str, caller: CallingService, session: SessionDep, holds: HoldsDep
-) -> HoldDetail:
+async def read_hold(hold_id: str, caller: CallingService, seats: SeatsDep) -> Response:
     info = await service.get_hold(
-        session=session, holds=holds, hold_id=service.parse_hold_id(hold_id)
+        db=seats.db, holds=seats.holds, hold_id=service.parse_hold_id(hold_id)
     )
-    return _hold_detail(info)
+    return _json(_hold_detail(info))
 
 
 @internal.get("/holds", response_model=HoldList, summary="A user's live holds on a flight")
@@ -152,13 +169,12 @@ async def list_holds(
     user_id: Annotated[int, Query(alias="userId", ge=1, le=BIGINT_MAX)],
     flight_id: Annotated[int, Query(alias="flightId", ge=1, le=BIGINT_MAX)],
     caller: CallingService,
-    session: SessionDep,
-    holds: HoldsDep,
-) -> HoldList:
+    seats: SeatsDep,
+) -> Response:
     found = await service.live_holds_of(
-        session=session, holds=holds, user_id=user_id, flight_id=flight_id
+        db=seats.db, holds=seats.holds, user_id=user_id, flight_id=flight_id
     )
-    return HoldList(holds=[_hold_detail(h) for h in found])
+    return _json({"holds": [_hold_detail(h) for h in found]})
 
 
 @internal.post(
@@ -171,25 +187,25 @@ async def confirm_hold(
     hold_id: str,
     body: ConfirmRequest,
     caller: CallingService,
-    session: SessionDep,
-    holds: HoldsDep,
-    settings: SettingsDep,
-    relay: RelayDep,
-) -> SaleRead:
+    seats: SeatsDep,
+) -> Response:
     sale = await service.confirm_hold(
-        session=session,
-        holds=holds,
+        db=seats.db,
+        holds=seats.holds,
         hold_id=service.parse_hold_id(hold_id),
         booking_id=body.booking_id,
-        pin_ms=round(settings.hold_confirm_pin_seconds * 1000),
+        pin_ms=round(seats.settings.hold_confirm_pin_seconds * 1000),
     )
-    relay.wake()
-    return SaleRead(
-        hold_id=sale.hold_id,
-        flight_id=sale.flight_id,
-        booking_id=sale.booking_id,
-        seats=sale.seats,
-        sold_at=sale.sold_at,
+    seats.relay.wake()
+    return _json(
+        {
+            "holdId": sale.hold_id,
+            "flightId": sale.flight_id,
+            "bookingId": booking_out(sale.booking_id),
+            "seats": sale.seats,
+            "status": "confirmed",
+            "soldAt": sale.sold_at,
+        }
     )
 
 
@@ -199,13 +215,11 @@ async def confirm_hold(
     summary="Release a hold on behalf of a booking",
     responses={404: _PROBLEM, 409: _PROBLEM},
 )
-async def release_hold(
-    hold_id: str, caller: CallingService, session: SessionDep, holds: HoldsDep
-) -> HoldDetail:
+async def release_hold(hold_id: str, caller: CallingService, seats: SeatsDep) -> Response:
     info = await service.release_hold(
-        session=session, holds=holds, hold_id=service.parse_hold_id(hold_id), user_id=None
+        db=seats.db, holds=seats.holds, hold_id=service.parse_hold_id(hold_id), user_id=None
     )
-    return _hold_detail(info)
+    return _json(_hold_detail(info))
 
 
 @internal.post(

@@ -18,6 +18,13 @@ class SeatSettings(BaseServiceSettings):
     hold_sweep_seconds: float = Field(30, gt=0)
     # A confirmation in progress keeps its hold alive at least this long (HOLD_CONFIRM_PIN_SECONDS).
     hold_confirm_pin_seconds: float = Field(15, gt=0)
+    # How long a process keeps what holds and seat maps read of a flight (layout, departure,
+    # status) before reading it again (FLIGHT_CACHE_SECONDS; 0: every time). A cancellation is
+    # seen at once whatever this is: the hold script checks it in Redis.
+    flight_cache_seconds: float = Field(60, ge=0)
+    # flight.created events read (and then handled in one transaction) at a time
+    # (FLIGHT_EVENT_BATCH): a seed leaves thousands of them.
+    flight_event_batch: int = Field(200, ge=1, le=1000)
 
     @property
     def hold_ttl_ms(self) -> int:

@@ -7,32 +7,42 @@ Keys of flight 42 share the hash tag `{flight:42}`, so one script only ever touc
     <prefix>hold:{flight:42}:<holdId>   -> hash userId, flightId, seats, expiresAt; PX ttl
     <prefix>user:{flight:42}:<userId>   -> zset "<holdId>:<seat>" scored by expiry (ms)
     <prefix>sold:{flight:42}            -> set of sold seats + the marker "*"
+                                           (+ "!" once the flight is cancelled)
 
-The sold set is a cache of Postgres' `sold_seats`: a script that finds no marker answers
-RELOAD and the service refills the set from Postgres, so a flushed Redis never lets a sold seat
-be held again. Postgres' unique (flight, seat) stays the final guard.
+The sold set is a cache of Postgres' `sold_seats` and of the flight's cancellation: a script
+that finds no marker answers RELOAD and the service refills the set from Postgres, so a flushed
+Redis never lets a sold seat be held again (nor a cancelled flight's seat). Postgres' unique
+(flight, seat) stays the final guard.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.errors import ServiceUnavailable
 from shared.redis import Keys
 
 SOLD_MARKER = "*"
+CANCELLED_MARKER = "!"  # never a seat number: those are digits then a letter
 SOLD_SET_TTL_MS = 6 * 3600 * 1000
 
 # KEYS: sold set, user zset, hold record, seat keys...
 # ARGV: holdId, ttl ms, max seats per user, userId, flightId, seats... (same order as seat keys)
 # -> {"OK", expiresAtMs} | {"BUSY", seat...} | {"LIMIT", seatsAlreadyHeld} | {"RELOAD"}
+#    | {"CANCELLED"}
 _ACQUIRE = """
 local sold, user, hold = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('SISMEMBER', sold, '*') == 0 then return {'RELOAD'} end
+if redis.call('SISMEMBER', sold, '!') == 1 then return {'CANCELLED'} end
 local busy = {}
 for i = 4, #KEYS do
   local seat = ARGV[i + 2]
@@ -104,19 +114,20 @@ end
 return 1
 """
 
-# The seat map's view of Redis, in one round trip: which seats are held (by which hold), and
-# the user's hold ids. Only held seats travel back, not one reply per seat.
-# KEYS: user zset, seat keys...   -> {{seat index (1-based), holdId, ...}, {"holdId:seat", ...}}
+# The seat map's view of Redis, in one round trip: which seats are held (by which hold), the
+# user's hold ids, and whether the flight is known cancelled. Only held seats travel back.
+# KEYS: sold set, user zset, seat keys...
+# -> {{seat index (1-based), holdId, ...}, {"holdId:seat", ...}, 1 if cancelled else 0}
 _SNAPSHOT = """
 local held = {}
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local holder = redis.call('GET', KEYS[i])
   if holder then
-    held[#held + 1] = i - 1
+    held[#held + 1] = i - 2
     held[#held + 1] = holder
   end
 end
-return {held, redis.call('ZRANGE', KEYS[1], 0, -1)}
+return {held, redis.call('ZRANGE', KEYS[2], 0, -1), redis.call('SISMEMBER', KEYS[1], '!')}
 """
 
 
@@ -127,6 +138,16 @@ class Acquired:
     busy: list[str] = field(default_factory=list)
     already_held: int | None = None  # set when the per-user limit refused the hold
     reload: bool = False
+    cancelled: bool = False  # the flight is cancelled (the sold set says so)
+
+
+@dataclass(frozen=True)
+class SeatsView:
+    """Redis' part of a seat map."""
+
+    held: dict[int, str]  # position (in the seats asked) of each held seat -> its hold id
+    mine: set[str]  # the user's hold ids on the flight
+    cancelled: bool
 
 
 @contextmanager
@@ -140,6 +161,22 @@ def redis_errors() -> Iterator[None]:
 
 def flight_tag(flight_id: int) -> str:
     return f"{{flight:{flight_id}}}"
+
+
+def _bulk(parts: Iterable[str]) -> bytes:
+    """RESP bulk strings."""
+    out = bytearray()
+    for part in parts:
+        data = part.encode()
+        out += b"$%d\r\n%b\r\n" % (len(data), data)
+    return bytes(out)
+
+
+@lru_cache(maxsize=1024)
+def _packed_keys(base: str, seats: tuple[str, ...]) -> bytes:
+    """Every seat key of a flight's layout, ready to send: a seat map sends all of them, and
+    redis-py encodes and packs each argument in Python (most of a seat map's CPU, with 600)."""
+    return _bulk(base + s for s in seats)
 
 
 class HoldStore:
@@ -200,6 +237,8 @@ class HoldStore:
             return Acquired(False, busy=list(answer[1:]))
         if kind == "LIMIT":
             return Acquired(False, already_held=int(answer[1]))
+        if kind == "CANCELLED":
+            return Acquired(False, cancelled=True)
         return Acquired(False, reload=True)
 
     async def release(
@@ -237,12 +276,25 @@ class HoldStore:
             await self._finish_sale(keys=keys, args=[str(hold_id), *seats])
 
     # Plain commands -----------------------------------------------------------------------
-    async def load_sold(self, flight_id: int, sold: Iterable[str]) -> None:
-        """(Re)fill the flight's sold set from Postgres' sold seats."""
+    async def load_sold(
+        self, flight_id: int, sold: Iterable[str], *, cancelled: bool = False
+    ) -> None:
+        """(Re)fill the flight's sold set from Postgres' sold seats (and its cancellation)."""
+        key = self.sold_key(flight_id)
+        markers = (SOLD_MARKER, CANCELLED_MARKER) if cancelled else (SOLD_MARKER,)
+        with redis_errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.sadd(key, *markers, *sold)
+                pipe.pexpire(key, SOLD_SET_TTL_MS)
+                await pipe.execute()
+
+    async def mark_cancelled(self, flight_id: int) -> None:
+        """From now on every hold on the flight is refused (by the hold script itself). Without
+        the sold marker the set is refilled first, from Postgres, which keeps this one."""
         key = self.sold_key(flight_id)
         with redis_errors():
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.sadd(key, SOLD_MARKER, *sold)
+                pipe.sadd(key, CANCELLED_MARKER)
                 pipe.pexpire(key, SOLD_SET_TTL_MS)
                 await pipe.execute()
 
@@ -251,20 +303,52 @@ class HoldStore:
             with redis_errors():
                 await self.redis.srem(self.sold_key(flight_id), *seats)
 
+    async def view(self, *, flight_id: int, seats: Sequence[str], user_id: int) -> SeatsView:
+        """One round trip: the holder (hold id) of every seat, the user's hold ids, and
+        whether the flight is known cancelled."""
+        keys = [self.sold_key(flight_id), self.user_key(flight_id, user_id)]
+        seat_keys = _packed_keys(self.seat_key(flight_id, ""), tuple(seats))
+        with redis_errors():
+            try:
+                reply = await self._evalsha_packed(self._snapshot, keys, seat_keys, len(seats))
+            except (RedisConnectionError, RedisTimeoutError):
+                # Again the ordinary way, with redis-py's retries.
+                reply = await self._snapshot(keys=[*keys, *self._seat_keys(flight_id, seats)])
+        pairs, members, cancelled = reply
+        held = {int(pairs[i]) - 1: pairs[i + 1] for i in range(0, len(pairs), 2)}
+        mine = {m.split(":", 1)[0] for m in members}
+        return SeatsView(held, mine, bool(cancelled))
+
+    async def _evalsha_packed(
+        self, script: AsyncScript, keys: Sequence[str], packed: bytes, packed_count: int
+    ) -> Any:
+        """EVALSHA of `script` (no ARGV) whose last `packed_count` KEYS come ready-packed;
+        a Redis that lost the script gets it again."""
+        numkeys = len(keys) + packed_count
+        command = [
+            b"*%d\r\n" % (3 + numkeys) + _bulk(("EVALSHA", script.sha, str(numkeys), *keys)),
+            packed,
+        ]
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()
+        try:
+            await conn.send_packed_command(command)
+            return await conn.read_response()
+        except NoScriptError:
+            await self.redis.script_load(script.script)
+            return await self._evalsha_packed(script, keys, packed, packed_count)
+        finally:
+            await pool.release(conn)
+
     async def snapshot(
         self, *, flight_id: int, seats: Sequence[str], user_id: int
     ) -> tuple[list[str | None], set[str]]:
-        """One round trip: the holder (hold id) of every seat, and the user's hold ids."""
-        if not seats:
-            return [], set()
-        keys = [self.user_key(flight_id, user_id), *self._seat_keys(flight_id, seats)]
-        with redis_errors():
-            held, members = await self._snapshot(keys=keys)
+        """The holder (hold id) of every seat, and the user's hold ids (see `view`)."""
+        seen = await self.view(flight_id=flight_id, seats=seats, user_id=user_id)
         holders: list[str | None] = [None] * len(seats)
-        for i in range(0, len(held), 2):
-            holders[int(held[i]) - 1] = held[i + 1]
-        mine = {m.split(":", 1)[0] for m in members}
-        return holders, mine
+        for i, hold_id in seen.held.items():
+            holders[i] = hold_id
+        return holders, seen.mine
 
     async def live_holds(self, pairs: Sequence[tuple[int, UUID]]) -> list[bool]:
         """For (flight id, hold id) pairs: is the hold record still in Redis?"""

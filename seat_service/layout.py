@@ -24,13 +24,17 @@ def normalise_seat(raw: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SeatLayout:
-    """Every seat of an aircraft in map order (row, then letter), with its cabin."""
+    """Every seat of an aircraft in map order (row, then letter), with its cabin.
+
+    Layouts are cached and shared (see `seat_layout`), so a layout is equal only to itself and
+    can key caches of what is derived from it."""
 
     seats: tuple[str, ...]
     cabin_of: Mapping[str, str]
     capacity: Mapping[str, int]
+    index: Mapping[str, int]  # a seat's position in `seats`
 
     @property
     def total(self) -> int:
@@ -55,7 +59,7 @@ def _seats_of(cabins: Iterable[Mapping[str, Any]]) -> SeatLayout:
                 seats.append(seat)
                 cabin_of[seat] = cabin
                 capacity[cabin] = capacity.get(cabin, 0) + 1
-    return SeatLayout(tuple(seats), cabin_of, capacity)
+    return SeatLayout(tuple(seats), cabin_of, capacity, {s: i for i, s in enumerate(seats)})
 
 
 @lru_cache(maxsize=256)

@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from seat_service import service
 from seat_service.api import internal, router
 from seat_service.config import SeatSettings, get_settings
-from seat_service.flights import on_flight_cancelled, on_flight_created
+from seat_service.flights import FlightDirectory, batch_handlers, event_handlers
 from seat_service.holds import HoldStore
 from seat_service.models import outbox, processed_events
+from seat_service.state import Seats
 from shared.app import create_app
 from shared.background import every, running
 from shared.events import consumer_for, relay_for
@@ -24,13 +25,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: SeatSettings = state.settings
     state.holds = HoldStore(state.redis, state.keys)
     state.flight_search = service_client(state, "flight-search")
+    state.flight_directory = FlightDirectory(
+        client=state.flight_search, ttl_seconds=settings.flight_cache_seconds
+    )
     state.relay = relay_for(state, outbox)
-    consumer = consumer_for(
+    state.consumer = consumer = consumer_for(
         state,
         processed=processed_events,
-        handlers={"flight.created": on_flight_created, "flight.cancelled": on_flight_cancelled},
+        handlers=event_handlers(directory=state.flight_directory, holds=state.holds),
+        batch_handlers=batch_handlers(directory=state.flight_directory),
+        batch_size=settings.flight_event_batch,
     )
-    state.consumer = consumer
+    state.seats = Seats(state.db, state.holds, state.flight_directory, settings, state.relay)
 
     async def sweep() -> None:
         async with state.db.sessionmaker() as session:

@@ -32,12 +32,12 @@ BookingId = Annotated[
 ]
 
 
-def _booking_out(value: str) -> int | str:
+def booking_out(value: str) -> int | str:
     return int(value) if value.isdigit() and len(value) < 19 else value
 
 
 # Booking ids are stored as text; integer ids go back out as integers.
-BookingOut = Annotated[str, PlainSerializer(_booking_out)]
+BookingOut = Annotated[str, PlainSerializer(booking_out)]
 
 
 class LockRequest(CamelModel):

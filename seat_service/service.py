@@ -1,9 +1,10 @@
-"""Seat maps, holds, sales and releases: the rules, with explicit session and hold store.
+"""Seat maps and holds: the rules, with an explicit database and hold store (sales and
+their undoing: `sales.py`).
 
 Redis (`HoldStore`) is the fast path for holds; Postgres' `sold_seats`, with its unique
-(flight, seat), is the final word on what is sold. Every change to a flight's sold seats bumps
-its availability version and writes `seats.availability_changed` (and `seats.sold_out` when
-nothing is left) to the outbox in the same transaction.
+(flight, seat), is the final word on what is sold. A hold is the hold script in Redis, then
+one INSERT of its history row (no transaction around it: it is one statement). Flights come
+from `FlightDirectory` (cached); the SQL is hand-written (see `pg.py`).
 """
 
 import logging
@@ -12,23 +13,17 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from redis.exceptions import RedisError
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from seat_service.errors import (
     DuplicateSeats,
     FlightCancelled,
     FlightDeparted,
-    FlightNotFound,
     HoldAlreadyConfirmed,
-    HoldExpired,
     HoldNotFound,
-    HoldReleased,
-    SeatAlreadySold,
     SeatLimitExceeded,
     SeatNotFound,
     SeatUnavailable,
@@ -36,23 +31,27 @@ from seat_service.errors import (
 )
 from seat_service.flights import (
     CANCELLED,
+    FlightDirectory,
+    FlightInfo,
     fetch_flight_document,
-    find_flight,
-    load_flight,
     upsert_flight,
 )
-from seat_service.holds import HoldStore
-from seat_service.layout import SeatLayout, normalise_seat, seat_layout
-from seat_service.models import Flight, Hold, SoldSeat, outbox
+from seat_service.holds import Acquired, HoldStore
+from seat_service.layout import SeatLayout, normalise_seat
+from seat_service.models import Hold
+from seat_service.pg import connect, transaction
+from seat_service.sales import (
+    Sale,
+    SeatRelease,
+    booking_key,
+    confirm_hold,
+    release_sold_seats,
+    utcnow,
+)
+from shared.db import Database
 from shared.errors import ServiceUnavailable
-from shared.events import publish
-from shared.http import ServiceClient
 
 log = logging.getLogger("seat_service")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _from_ms(ms: int) -> datetime:
@@ -69,13 +68,8 @@ def parse_hold_id(raw: str | uuid.UUID) -> uuid.UUID:
         raise HoldNotFound() from None
 
 
-def booking_key(booking_id: int | str) -> str:
-    return str(booking_id).strip()
-
-
 # Seat maps --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SeatView:
+class SeatView(NamedTuple):
     seat_number: str
     cabin: str
     status: str  # available | held | sold
@@ -84,64 +78,67 @@ class SeatView:
 
 @dataclass(frozen=True)
 class SeatMap:
-    flight: Flight
-    seats: list[SeatView]
+    """The layout's seats, all available but those in `taken` (seat -> (status, mine))."""
+
+    flight: FlightInfo
+    flight_status: str
+    taken: dict[str, tuple[str, bool]]
     counts: dict[str, int]
     by_cabin: dict[str, dict[str, int]]
+
+    def seats(self) -> list[SeatView]:
+        cabin_of, taken = self.flight.layout.cabin_of, self.taken
+        return [
+            SeatView(seat, cabin_of[seat], *taken.get(seat, ("available", False)))
+            for seat in self.flight.layout.seats
+        ]
+
+
+_SOLD_TO = (
+    "SELECT s.seat_number, h.user_id FROM seats.sold_seats AS s"
+    " LEFT JOIN seats.holds AS h ON h.hold_id = s.hold_id WHERE s.flight_id = $1"
+)
 
 
 async def seat_map(
     *,
-    session: AsyncSession,
+    db: Database,
     holds: HoldStore,
-    flights: ServiceClient,
+    directory: FlightDirectory,
     flight_id: int,
     user_id: int,
 ) -> SeatMap:
-    """Every seat of the flight with its status: layout minus sold (Postgres) minus held (Redis)."""
-    async with session.begin():
-        flight = await find_flight(session=session, flight_id=flight_id)
-        if flight is not None:
-            return await _map_of(session=session, holds=holds, flight=flight, user_id=user_id)
-    await load_flight(session=session, flights=flights, flight_id=flight_id)
-    async with session.begin():
-        flight = await find_flight(session=session, flight_id=flight_id)
-        assert flight is not None
-        return await _map_of(session=session, holds=holds, flight=flight, user_id=user_id)
+    """Every seat of the flight with its status: layout minus sold (Postgres) minus held (Redis).
 
-
-async def _map_of(
-    *, session: AsyncSession, holds: HoldStore, flight: Flight, user_id: int
-) -> SeatMap:
-    layout = seat_layout(flight.layout)
+    Only the seats held or sold are looked at one by one: most seats are available."""
+    flight = await directory.get(db=db, flight_id=flight_id)
+    layout = flight.layout
     # Redis before Postgres: a sale that commits in between shows as sold, never as available
     # (its hold keys go only after its commit).
-    holders, my_holds = await holds.snapshot(
-        flight_id=flight.flight_id, seats=layout.seats, user_id=user_id
-    )
-    rows = await session.execute(
-        select(SoldSeat.seat_number, Hold.user_id)
-        .outerjoin(Hold, Hold.hold_id == SoldSeat.hold_id)
-        .where(SoldSeat.flight_id == flight.flight_id)
-    )
-    sold: dict[str, int | None] = {seat: buyer for seat, buyer in rows}
-    seats: list[SeatView] = []
-    counts = {"available": 0, "held": 0, "sold": 0}
+    seen = await holds.view(flight_id=flight_id, seats=layout.seats, user_id=user_id)
+    async with connect(db) as conn:
+        sold = await conn.fetch(_SOLD_TO, flight_id)
+    taken = {layout.seats[i]: ("held", hold_id in seen.mine) for i, hold_id in seen.held.items()}
+    for seat, buyer in sold:
+        if seat in layout.cabin_of:
+            taken[seat] = ("sold", buyer == user_id)
+    counts, by_cabin = _tally(layout, taken)
+    status = CANCELLED if seen.cancelled else flight.status
+    return SeatMap(flight, status, taken, counts, by_cabin)
+
+
+def _tally(
+    layout: SeatLayout, taken: dict[str, tuple[str, bool]]
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Seats per status, overall and per cabin."""
+    by_status = Counter((layout.cabin_of[seat], status) for seat, (status, _) in taken.items())
     by_cabin: dict[str, dict[str, int]] = {}
-    for seat, holder in zip(layout.seats, holders, strict=True):
-        cabin = layout.cabin_of[seat]
-        if seat in sold:
-            status, mine = "sold", sold[seat] == user_id
-        elif holder:
-            status, mine = "held", holder in my_holds
-        else:
-            status, mine = "available", False
-        seats.append(SeatView(seat, cabin, status, mine))
-        counts[status] += 1
-        tally = by_cabin.setdefault(cabin, {"total": 0, "available": 0, "held": 0, "sold": 0})
-        tally["total"] += 1
-        tally[status] += 1
-    return SeatMap(flight, seats, counts, by_cabin)
+    for cabin, total in layout.capacity.items():
+        held, sold = by_status[(cabin, "held")], by_status[(cabin, "sold")]
+        available = total - held - sold
+        by_cabin[cabin] = {"total": total, "available": available, "held": held, "sold": sold}
+    counts = {s: sum(c[s] for c in by_cabin.values()) for s in ("available", "held", "sold")}
+    return counts, by_cabin
 
 
 # Holds ------------------------------------------------------------------------------------
@@ -157,20 +154,12 @@ class HoldInfo:
     booking_id: str | None = None
 
     @classmethod
-    def of(cls, hold: Hold, *, status: str | None = None) -> "HoldInfo":
-        return cls(
-            hold.hold_id,
-            hold.flight_id,
-            hold.user_id,
-            list(hold.seats),
-            status or hold.status,
-            hold.expires_at,
-            hold.created_at,
-            hold.booking_id,
-        )
+    def of_row(cls, row: Any, *, status: str | None = None) -> "HoldInfo":
+        """From a row of these columns, in this order (`_HOLD`)."""
+        return cls(*row[:4], status or row[4], *row[5:])
 
 
-def check_bookable(flight: Flight, *, now: datetime | None = None) -> None:
+def check_bookable(flight: FlightInfo, *, now: datetime | None = None) -> None:
     if flight.status == CANCELLED:
         raise FlightCancelled(f"Flight {flight.flight_number or flight.flight_id} is cancelled")
     if flight.departure_utc <= (now or utcnow()):
@@ -200,11 +189,17 @@ def resolve_seats(layout: SeatLayout, requested: Sequence[str], *, limit: int) -
     return seats
 
 
+_RECORD_HOLD = (
+    "INSERT INTO seats.holds (hold_id, flight_id, user_id, seats, status, expires_at, created_at)"
+    " VALUES ($1, $2, $3, $4, 'held', $5, $6)"
+)
+
+
 async def hold_seats(
     *,
-    session: AsyncSession,
+    db: Database,
     holds: HoldStore,
-    flights: ServiceClient,
+    directory: FlightDirectory,
     user_id: int,
     flight_id: int,
     seat_numbers: Sequence[str],
@@ -213,65 +208,54 @@ async def hold_seats(
 ) -> HoldInfo:
     """Hold the seats for the user, all or nothing, for `ttl_ms`.
 
-    One Postgres transaction reads the flight, Redis grants the hold (one script) and the
-    history row is written; if that transaction fails, the Redis hold is undone."""
-    granted = _Granted(hold_id=uuid.uuid4(), user_id=user_id)
-    request = {"ttl_ms": ttl_ms, "max_per_user": max_per_user, "seat_numbers": seat_numbers}
+    Redis grants the hold (one script), then its history row is written; if that write
+    fails, the Redis hold is undone."""
+    flight = await directory.get(db=db, flight_id=flight_id)
+    check_bookable(flight)
+    seats = resolve_seats(flight.layout, seat_numbers, limit=max_per_user)
+    hold_id = uuid.uuid4()
+    got = await _acquire(
+        db=db,
+        holds=holds,
+        flight=flight,
+        hold_id=hold_id,
+        user_id=user_id,
+        seats=seats,
+        ttl_ms=ttl_ms,
+        max_per_user=max_per_user,
+    )
+    info = HoldInfo(hold_id, flight_id, user_id, seats, "held", _from_ms(got.expires_ms), utcnow())
     try:
-        async with session.begin():
-            flight = await find_flight(session=session, flight_id=flight_id)
-            if flight is not None:
-                return await _grant(
-                    session=session, holds=holds, flight=flight, granted=granted, **request
-                )
-        # Not seen yet (its flight.created not consumed yet?): fetched outside any transaction.
-        await load_flight(session=session, flights=flights, flight_id=flight_id)
-        async with session.begin():
-            flight = await find_flight(session=session, flight_id=flight_id)
-            assert flight is not None
-            return await _grant(
-                session=session, holds=holds, flight=flight, granted=granted, **request
+        async with connect(db) as conn:
+            await conn.execute(
+                _RECORD_HOLD, hold_id, flight_id, user_id, seats, info.expires_at, info.created_at
             )
     except BaseException:
-        if granted.seats:  # Redis granted it but there is no history row: give the seats back.
-            try:
-                await holds.release(
-                    flight_id=flight_id,
-                    hold_id=granted.hold_id,
-                    user_id=user_id,
-                    seats=granted.seats,
-                )
-            except ServiceUnavailable:
-                log.warning("could not undo hold %s; its keys expire on their own", granted.hold_id)
+        try:  # Redis granted it but there is no history row: give the seats back.
+            await holds.release(flight_id=flight_id, hold_id=hold_id, user_id=user_id, seats=seats)
+        except ServiceUnavailable:
+            log.warning("could not undo hold %s; its keys expire on their own", hold_id)
         raise
+    return info
 
 
-@dataclass
-class _Granted:
-    """What Redis granted, so a failed transaction can give it back."""
-
-    hold_id: uuid.UUID
-    user_id: int
-    seats: list[str] | None = None
-
-
-async def _grant(
+async def _acquire(
     *,
-    session: AsyncSession,
+    db: Database,
     holds: HoldStore,
-    flight: Flight,
-    granted: _Granted,
-    seat_numbers: Sequence[str],
+    flight: FlightInfo,
+    hold_id: uuid.UUID,
+    user_id: int,
+    seats: list[str],
     ttl_ms: int,
     max_per_user: int,
-) -> HoldInfo:
-    check_bookable(flight)
-    seats = resolve_seats(seat_layout(flight.layout), seat_numbers, limit=max_per_user)
-    flight_id, user_id = flight.flight_id, granted.user_id
+) -> Acquired:
+    """The hold script, refilling the flight's sold set first if Redis has lost it."""
+    flight_id = flight.flight_id
     for _ in range(3):
         got = await holds.acquire(
             flight_id=flight_id,
-            hold_id=granted.hold_id,
+            hold_id=hold_id,
             user_id=user_id,
             seats=seats,
             ttl_ms=ttl_ms,
@@ -280,11 +264,11 @@ async def _grant(
         if not got.reload:
             break
         # The sold set is missing (first hold on the flight, or Redis lost it): refill it.
-        await holds.load_sold(
-            flight_id, await sold_seat_numbers(session=session, flight_id=flight_id)
-        )
+        await _reload_sold(db=db, holds=holds, flight_id=flight_id)
     else:
         raise ServiceUnavailable("Seat holds are unavailable right now; try again")
+    if got.cancelled:
+        raise FlightCancelled(f"Flight {flight.flight_number or flight_id} is cancelled")
     if got.busy:
         raise SeatUnavailable(
             f"Not available: {', '.join(got.busy)}", seats=got.busy, flightId=flight_id
@@ -296,318 +280,85 @@ async def _grant(
             limit=max_per_user,
             held=got.already_held,
         )
-    granted.seats = seats
-    hold = Hold(
-        hold_id=granted.hold_id,
-        flight_id=flight_id,
-        user_id=user_id,
-        seats=seats,
-        status="held",
-        expires_at=_from_ms(got.expires_ms),
-        created_at=utcnow(),
-    )
-    session.add(hold)
-    return HoldInfo.of(hold)
+    return got
 
 
-async def sold_seat_numbers(*, session: AsyncSession, flight_id: int) -> list[str]:
-    rows = await session.execute(
-        select(SoldSeat.seat_number).where(SoldSeat.flight_id == flight_id)
-    )
-    return list(rows.scalars())
+_SOLD_AND_STATUS = (
+    "SELECT f.status, array(SELECT seat_number FROM seats.sold_seats AS s"
+    " WHERE s.flight_id = f.flight_id) FROM seats.flights AS f WHERE f.flight_id = $1"
+)
 
 
-async def _locked_hold(session: AsyncSession, hold_id: uuid.UUID) -> Hold | None:
-    return (
-        await session.execute(
-            select(Hold)
-            .where(Hold.hold_id == hold_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+async def _reload_sold(*, db: Database, holds: HoldStore, flight_id: int) -> None:
+    """The flight's sold set from Postgres: its sold seats, and whether it is cancelled."""
+    async with connect(db) as conn:
+        row = await conn.fetchrow(_SOLD_AND_STATUS, flight_id)
+    status, sold = row if row is not None else (None, [])
+    await holds.load_sold(flight_id, sold, cancelled=status == CANCELLED)
+
+
+_HOLD = (
+    "SELECT hold_id, flight_id, user_id, seats, status, expires_at, created_at, booking_id"
+    " FROM seats.holds WHERE hold_id = $1"
+)
+_END_HOLD = "UPDATE seats.holds SET status = $2, ended_at = $3 WHERE hold_id = $1"
 
 
 async def release_hold(
-    *, session: AsyncSession, holds: HoldStore, hold_id: uuid.UUID, user_id: int | None
+    *, db: Database, holds: HoldStore, hold_id: uuid.UUID, user_id: int | None
 ) -> HoldInfo:
     """End a hold early (compare-and-delete). `user_id` None: on behalf of a service.
 
     Someone else's hold answers as if it did not exist. Releasing a hold that already ended
     (released, expired) is a no-op; a confirmed hold's seats are sold and stay so."""
-    async with session.begin():
-        hold = await _locked_hold(session, hold_id)
-        if hold is None or (user_id is not None and hold.user_id != user_id):
+    async with transaction(db) as conn:
+        row = await conn.fetchrow(_HOLD + " FOR UPDATE", hold_id)
+        if row is None or (user_id is not None and row["user_id"] != user_id):
             raise HoldNotFound()
+        hold = HoldInfo.of_row(row)
         if hold.status == "confirmed":
             raise HoldAlreadyConfirmed("The hold's seats are sold; cancel the booking instead")
-        if hold.status == "held":
-            # Under the row lock, so a confirmation of the same hold cannot interleave.
-            was_live = await holds.release(
-                flight_id=hold.flight_id,
-                hold_id=hold.hold_id,
-                user_id=hold.user_id,
-                seats=hold.seats,
-            )
-            hold.status = "released" if was_live else "expired"
-            hold.ended_at = utcnow() if was_live else min(hold.expires_at, utcnow())
-    return HoldInfo.of(hold)
+        if hold.status != "held":
+            return hold
+        # Under the row lock, so a confirmation of the same hold cannot interleave.
+        was_live = await holds.release(
+            flight_id=hold.flight_id, hold_id=hold_id, user_id=hold.user_id, seats=hold.seats
+        )
+        now = utcnow()
+        status, ended = ("released", now) if was_live else ("expired", min(hold.expires_at, now))
+        await conn.execute(_END_HOLD, hold_id, status, ended)
+        return HoldInfo.of_row(row, status=status)
 
 
-async def get_hold(*, session: AsyncSession, holds: HoldStore, hold_id: uuid.UUID) -> HoldInfo:
+async def get_hold(*, db: Database, holds: HoldStore, hold_id: uuid.UUID) -> HoldInfo:
     """A hold as the booking service sees it; a held hold no longer in Redis shows expired."""
-    async with session.begin():
-        hold = (
-            await session.execute(select(Hold).where(Hold.hold_id == hold_id))
-        ).scalar_one_or_none()
-    if hold is None:
+    async with connect(db) as conn:
+        row = await conn.fetchrow(_HOLD, hold_id)
+    if row is None:
         raise HoldNotFound()
+    hold = HoldInfo.of_row(row)
     if hold.status == "held":
         (live,) = await holds.live_holds([(hold.flight_id, hold.hold_id)])
         if not live:
-            return HoldInfo.of(hold, status="expired")
-    return HoldInfo.of(hold)
+            return HoldInfo.of_row(row, status="expired")
+    return hold
+
+
+_LIVE_HOLDS_OF = (
+    "SELECT hold_id, flight_id, user_id, seats, status, expires_at, created_at, booking_id"
+    " FROM seats.holds WHERE user_id = $1 AND flight_id = $2 AND status = 'held'"
+    " ORDER BY created_at"
+)
 
 
 async def live_holds_of(
-    *, session: AsyncSession, holds: HoldStore, user_id: int, flight_id: int
+    *, db: Database, holds: HoldStore, user_id: int, flight_id: int
 ) -> list[HoldInfo]:
     """The user's live holds on a flight (the booking service books from them)."""
-    async with session.begin():
-        rows = list(
-            (
-                await session.execute(
-                    select(Hold)
-                    .where(
-                        Hold.user_id == user_id,
-                        Hold.flight_id == flight_id,
-                        Hold.status == "held",
-                    )
-                    .order_by(Hold.created_at)
-                )
-            ).scalars()
-        )
+    async with connect(db) as conn:
+        rows = [HoldInfo.of_row(r) for r in await conn.fetch(_LIVE_HOLDS_OF, user_id, flight_id)]
     alive = await holds.live_holds([(h.flight_id, h.hold_id) for h in rows])
-    return [HoldInfo.of(h) for h, live in zip(rows, alive, strict=True) if live]
-
-
-# Sales ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Sale:
-    hold_id: uuid.UUID
-    flight_id: int
-    booking_id: str
-    seats: list[str]
-    sold_at: datetime
-
-
-async def _availability_changed(session: AsyncSession, flight_id: int) -> dict[str, Any]:
-    """Bump the flight's version and write the availability events (caller's transaction)."""
-    flight_number, version, capacity, total = (
-        await session.execute(
-            update(Flight)
-            .where(Flight.flight_id == flight_id)
-            .values(version=Flight.version + 1, updated_at=func.now())
-            .returning(Flight.flight_number, Flight.version, Flight.capacity, Flight.total_seats)
-        )
-    ).one()
-    sold_by_cabin = dict(
-        (
-            await session.execute(
-                select(SoldSeat.cabin, func.count())
-                .where(SoldSeat.flight_id == flight_id)
-                .group_by(SoldSeat.cabin)
-            )
-        ).all()
-    )
-    by_cabin = {cabin: n - sold_by_cabin.get(cabin, 0) for cabin, n in capacity.items()}
-    sold = sum(sold_by_cabin.values())
-    payload = {
-        "flightId": flight_id,
-        "flightNumber": flight_number,
-        "seatsAvailable": total - sold,
-        "seatsTotal": total,
-        "seatsSold": sold,
-        "byCabin": by_cabin,
-        "version": version,
-    }
-    await publish(session, outbox, type="seats.availability_changed", payload=payload)
-    if total - sold <= 0:
-        await publish(
-            session,
-            outbox,
-            type="seats.sold_out",
-            payload={"flightId": flight_id, "flightNumber": flight_number, "version": version},
-        )
-    return payload
-
-
-async def confirm_hold(
-    *,
-    session: AsyncSession,
-    holds: HoldStore,
-    hold_id: uuid.UUID,
-    booking_id: int | str,
-    pin_ms: int,
-) -> Sale:
-    """Sell a live hold's seats to a booking, in one Postgres transaction.
-
-    Idempotent for the same booking. The hold must still be live in Redis (else
-    HOLD_EXPIRED); Postgres' unique (flight, seat) refuses a seat sold already, whatever Redis
-    says (SEAT_ALREADY_SOLD)."""
-    booking = booking_key(booking_id)
-    outcome: Exception | None = None
-    taken: list[str] = []
-    async with session.begin():
-        hold = await _locked_hold(session, hold_id)
-        if hold is None:
-            raise HoldNotFound()
-        if hold.status == "confirmed":
-            if hold.booking_id != booking:
-                raise HoldAlreadyConfirmed("The hold was confirmed for another booking")
-            repeat = True
-        elif hold.status == "released":
-            raise HoldReleased()
-        elif hold.status == "expired":
-            raise HoldExpired()
-        else:
-            repeat = False
-        if not repeat:
-            # Lock the flight: sales on one flight are serialised, so versions and counts are
-            # exact, and two sales never deadlock on each other's seats.
-            flight = (
-                await session.execute(
-                    select(Flight)
-                    .where(Flight.flight_id == hold.flight_id)
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                )
-            ).scalar_one_or_none()
-            if flight is None:
-                raise FlightNotFound()
-            if flight.status == CANCELLED:
-                raise FlightCancelled()
-            live = await holds.pin(
-                flight_id=hold.flight_id, hold_id=hold.hold_id, seats=hold.seats, pin_ms=pin_ms
-            )
-            if not live:
-                hold.status, hold.ended_at = "expired", min(hold.expires_at, utcnow())
-                outcome = HoldExpired("The hold ran out before it was confirmed")
-            else:
-                layout = seat_layout(flight.layout)
-                now = utcnow()
-                try:
-                    async with session.begin_nested():
-                        session.add_all(
-                            SoldSeat(
-                                flight_id=hold.flight_id,
-                                seat_number=seat,
-                                cabin=layout.cabin_of.get(seat, "economy"),
-                                hold_id=hold.hold_id,
-                                booking_id=booking,
-                                sold_at=now,
-                            )
-                            for seat in sorted(hold.seats)
-                        )
-                except IntegrityError:
-                    # Redis said the seats were free; Postgres knows better. The hold is void.
-                    sold = await session.execute(
-                        select(SoldSeat.seat_number).where(
-                            SoldSeat.flight_id == hold.flight_id,
-                            SoldSeat.seat_number.in_(hold.seats),
-                        )
-                    )
-                    taken = sorted(sold.scalars())
-                    hold.status, hold.ended_at = "released", now
-                    outcome = SeatAlreadySold(
-                        f"Already sold: {', '.join(taken)}", seats=taken, flightId=hold.flight_id
-                    )
-                else:
-                    hold.status, hold.booking_id, hold.ended_at = "confirmed", booking, now
-                    await _availability_changed(session, hold.flight_id)
-        sale = Sale(hold.hold_id, hold.flight_id, booking, list(hold.seats), hold.ended_at)
-        user_id = hold.user_id
-    if isinstance(outcome, HoldExpired):
-        raise outcome
-    if isinstance(outcome, SeatAlreadySold):
-        # Repair the fast path: the hold's keys go, the sold set learns what Postgres knows.
-        try:
-            await holds.release(
-                flight_id=sale.flight_id, hold_id=sale.hold_id, user_id=user_id, seats=sale.seats
-            )
-            async with session.begin():
-                sold_now = await sold_seat_numbers(session=session, flight_id=sale.flight_id)
-            await holds.load_sold(sale.flight_id, sold_now)
-        except ServiceUnavailable:
-            log.warning("could not repair Redis after refusing hold %s", sale.hold_id)
-        raise outcome
-    try:
-        await holds.finish_sale(
-            flight_id=sale.flight_id, hold_id=sale.hold_id, user_id=user_id, seats=sale.seats
-        )
-    except (ServiceUnavailable, RedisError):
-        # The sale stands (Postgres); the hold keys run out on their own.
-        log.warning("sale of hold %s committed but Redis was not updated", sale.hold_id)
-    return sale
-
-
-@dataclass(frozen=True)
-class SeatRelease:
-    flight_id: int
-    booking_id: str
-    released: list[str]
-    not_released: list[str]
-    availability: dict[str, Any] | None
-
-
-async def release_sold_seats(
-    *,
-    session: AsyncSession,
-    holds: HoldStore,
-    flight_id: int,
-    seat_numbers: Sequence[str],
-    booking_id: int | str,
-) -> SeatRelease:
-    """Put a booking's sold seats back on sale (a cancellation). Idempotent: seats not sold to
-    that booking are left alone and reported in `not_released`."""
-    booking = booking_key(booking_id)
-    wanted = [normalise_seat(raw) or raw.strip() for raw in seat_numbers]
-    wanted = list(dict.fromkeys(wanted))
-    async with session.begin():
-        flight = (
-            await session.execute(
-                select(Flight).where(Flight.flight_id == flight_id).with_for_update()
-            )
-        ).scalar_one_or_none()
-        if flight is None:
-            raise FlightNotFound()
-        released = list(
-            (
-                await session.execute(
-                    delete(SoldSeat)
-                    .where(
-                        SoldSeat.flight_id == flight_id,
-                        SoldSeat.seat_number.in_(wanted),
-                        SoldSeat.booking_id == booking,
-                    )
-                    .returning(SoldSeat.seat_number)
-                )
-            ).scalars()
-        )
-        availability = await _availability_changed(session, flight_id) if released else None
-    if released:
-        try:
-            await holds.unsell(flight_id, released)
-        except ServiceUnavailable:
-            # A stale sold set only refuses holds on these seats until it is rebuilt.
-            log.warning("seats %s of flight %s released but Redis not updated", released, flight_id)
-    return SeatRelease(
-        flight_id,
-        booking,
-        sorted(released),
-        [s for s in wanted if s not in released],
-        availability,
-    )
+    return [h for h, live in zip(rows, alive, strict=True) if live]
 
 
 # Sweeper ----------------------------------------------------------------------------------
@@ -645,6 +396,7 @@ __all__ = [
     "Sale",
     "SeatMap",
     "SeatRelease",
+    "booking_key",
     "confirm_hold",
     "fetch_flight_document",
     "get_hold",

@@ -1,9 +1,13 @@
-"""The `flight.*` consumer: flights arrive by event; a cancelled flight refuses holds."""
+"""The `flight.*` consumer: flights arrive by event (a backlog in batches); a cancelled flight
+refuses holds, in every process at once."""
 
 import asyncio
 import uuid
 from datetime import UTC, datetime
 
+from sqlalchemy import text
+
+from seat_service.flights import read_flight_info
 from seat_service.models import Flight
 from shared.events import Event, stream_for
 from tests.seat_service.conftest import flight_document
@@ -94,3 +98,114 @@ async def test_a_repeated_event_is_handled_once(app):
     await app.state.redis.xadd(stream_for(app.state.keys, "flight.created"), event.to_fields())
     await asyncio.sleep(0.3)
     assert (await flight_row(app, document["flightId"])).flight_number == document["flightNumber"]
+
+
+async def send_all(app, events):
+    """Several entries in one MULTI: the consumer reads them together (one batch)."""
+    async with app.state.redis.pipeline(transaction=True) as pipe:
+        for event in events:
+            pipe.xadd(stream_for(app.state.keys, event.type), event.to_fields())
+        return await pipe.execute()
+
+
+def created(document):
+    return Event(uuid.uuid4(), "flight.created", "flight-search", datetime.now(UTC), document)
+
+
+async def pending(app, message_ids):
+    """Which of these stream entries the seat consumer group has not acknowledged."""
+    stream = stream_for(app.state.keys, "flight.created")
+    entries = await app.state.redis.xpending_range(
+        stream, "seat", min=min(message_ids), max=max(message_ids), count=1000
+    )
+    return {e["message_id"] for e in entries} & set(message_ids)
+
+
+async def test_a_backlog_of_flight_created_is_handled_once_each(app):
+    documents = [flight_document(rows=(1, 2), letters="AB") for _ in range(40)]
+    renamed = {**documents[5], "flightNumber": "AI-LAST"}
+    events = [created(d) for d in documents]
+    # The same event twice, and a later document for the same flight.
+    backlog = [*events, events[3], created(renamed)]
+    message_ids = await send_all(app, backlog)
+
+    async def stored():
+        async with app.state.db.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT flight_id, flight_number FROM seats.flights WHERE flight_id = ANY(:ids)"
+                ),
+                {"ids": [d["flightId"] for d in documents]},
+            )
+            found = dict(rows.all())
+        return found if len(found) == len(documents) else None
+
+    found = await wait_for(stored)
+    assert found[renamed["flightId"]] == "AI-LAST"
+    assert found[documents[0]["flightId"]] == documents[0]["flightNumber"]
+    async with app.state.db.engine.connect() as conn:
+        processed = await conn.scalar(
+            text("SELECT count(*) FROM seats.processed_events WHERE event_id = ANY(:ids)"),
+            {"ids": [e.id for e in backlog]},
+        )
+    assert processed == len(events) + 1
+    await wait_for(lambda: _none_pending(app, message_ids))
+
+
+async def _none_pending(app, message_ids):
+    return not await pending(app, message_ids)
+
+
+async def test_a_bad_event_in_a_batch_fails_alone(app):
+    good = [flight_document(), flight_document()]
+    bad = flight_document()
+    bad["aircraft"] = {"code": "X", "cabins": []}  # no seats: not a usable flight
+    first, broken, last = await send_all(app, [created(good[0]), created(bad), created(good[1])])
+    for document in good:
+        await wait_for(lambda d=document: flight_row(app, d["flightId"]))
+    await wait_for(lambda: _only_pending(app, [first, broken, last], broken))
+    assert await flight_row(app, bad["flightId"]) is None
+    # Left pending, it would be retried, then dead-lettered; tidy up instead.
+    await app.state.redis.xack(stream_for(app.state.keys, "flight.created"), "seat", broken)
+
+
+async def _only_pending(app, message_ids, expected):
+    return await pending(app, message_ids) == {expected}
+
+
+async def test_a_cancellation_reaches_every_process_at_once(app, client, new_flight, new_user):
+    """Another process still has the flight cached as scheduled: Redis refuses the hold."""
+    flight_id = await new_flight()
+    stale = await read_flight_info(db=app.state.db, flight_id=flight_id)
+    _, headers = new_user()
+
+    async def hold(seat):
+        return await client.post(
+            "/api/seats/lock", json={"flightId": flight_id, "seatNumber": seat}, headers=headers
+        )
+
+    assert (await hold("1A")).status_code == 201
+    await send(
+        app,
+        "flight.cancelled",
+        {
+            "flightId": flight_id,
+            "flightNumber": stale.flight_number,
+            "departureTime": stale.departure_utc.isoformat(),
+        },
+    )
+
+    async def cancelled():
+        return (await flight_row(app, flight_id)).status == "cancelled"
+
+    await wait_for(cancelled)
+    app.state.flight_directory.remember(stale)
+    r = await hold("1B")
+    assert (r.status_code, r.json()["code"]) == (409, "FLIGHT_CANCELLED")
+    body = (await client.get(f"/api/seats/{flight_id}", headers=headers)).json()
+    assert body["flightStatus"] == "cancelled"
+    # Redis lost the flight's sold set: it is refilled from Postgres, cancellation included.
+    await app.state.redis.delete(app.state.holds.sold_key(flight_id))
+    app.state.flight_directory.remember(stale)
+    r = await hold("1C")
+    assert (r.status_code, r.json()["code"]) == (409, "FLIGHT_CANCELLED")

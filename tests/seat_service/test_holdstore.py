@@ -5,7 +5,7 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from seat_service.holds import HoldStore
+from seat_service.holds import _SNAPSHOT, HoldStore
 from shared.errors import ServiceUnavailable
 from shared.redis import Keys
 from tests.conftest import REDIS_PREFIX, REDIS_URL
@@ -79,4 +79,44 @@ async def test_redis_down_is_503_not_500():
     store = HoldStore(redis, Keys("x:"))
     with pytest.raises(ServiceUnavailable):
         await acquire(store, uuid.uuid4(), 1, "1A")
+    with pytest.raises(ServiceUnavailable):
+        await store.view(flight_id=1, seats=["1A", "1B"], user_id=1)
     await redis.aclose()
+
+
+async def test_a_cancelled_flight_refuses_every_hold(store):
+    await store.load_sold(1, [])
+    assert (await acquire(store, uuid.uuid4(), 1, "1A")).ok
+    await store.mark_cancelled(1)
+    got = await acquire(store, uuid.uuid4(), 2, "2A")
+    assert got.cancelled and not got.ok
+    assert await store.redis.get(store.seat_key(1, "2A")) is None
+    assert (await store.view(flight_id=1, seats=["1A", "2A"], user_id=1)).cancelled
+    # Marked before the sold set was (re)loaded: the set is refilled first, the mark stays.
+    await store.mark_cancelled(2)
+    assert (await acquire(store, uuid.uuid4(), 1, "1A", flight_id=2)).reload
+    await store.load_sold(2, [])
+    assert (await acquire(store, uuid.uuid4(), 1, "1A", flight_id=2)).cancelled
+    await store.load_sold(3, ["1A"], cancelled=True)
+    assert (await acquire(store, uuid.uuid4(), 1, "2A", flight_id=3)).cancelled
+
+
+async def test_a_seat_map_view_in_one_round_trip(store):
+    await store.load_sold(1, [])
+    mine, other = uuid.uuid4(), uuid.uuid4()
+    await acquire(store, mine, 7, "1B")
+    await acquire(store, other, 8, "2A")
+    seen = await store.view(flight_id=1, seats=["1A", "1B", "2A", "2B"], user_id=7)
+    assert seen.held == {1: str(mine), 2: str(other)}
+    assert seen.mine == {str(mine)} and not seen.cancelled
+
+
+async def test_a_view_survives_a_script_cache_without_its_script(store):
+    """Redis restarted (scripts gone): the view loads its script again."""
+    store._snapshot = store.redis.register_script(f"{_SNAPSHOT}\n-- {uuid.uuid4()}")
+    await store.load_sold(1, [])
+    hold_id = uuid.uuid4()
+    await acquire(store, hold_id, 7, "1A")
+    for _ in range(2):
+        seen = await store.view(flight_id=1, seats=["1A", "1B"], user_id=7)
+        assert seen.held == {0: str(hold_id)} and seen.mine == {str(hold_id)}

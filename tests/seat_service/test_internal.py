@@ -1,6 +1,7 @@
 """The booking service's endpoints: read, confirm and release holds; give sold seats back."""
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -181,6 +182,23 @@ async def test_outbox_events_reach_the_stream(app, client, new_flight, new_user,
             break
         await asyncio.sleep(0.1)
     assert [e["type"] for e in mine] == ["seats.availability_changed", "seats.sold_out"]
+    # As written to the outbox (same ids, same payloads), and marked as sent (the relay
+    # commits that after adding them to the stream).
+    for _ in range(50):
+        async with app.state.db.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(outbox.c.event_id, outbox.c.payload, outbox.c.published_at)
+                    .where(outbox.c.payload["flightId"].as_integer() == flight_id)
+                    .order_by(outbox.c.id)
+                )
+            ).all()
+        if all(r.published_at is not None for r in rows):
+            break
+        await asyncio.sleep(0.1)
+    assert all(r.published_at is not None for r in rows)
+    assert [e["id"] for e in mine] == [str(r.event_id) for r in rows]
+    assert [json.loads(e["payload"]) for e in mine] == [r.payload for r in rows]
 
 
 async def test_release_a_hold_for_a_booking(app, client, new_flight, new_user, service_headers):
