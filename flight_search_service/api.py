@@ -5,8 +5,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from flight_search_service import airports as airports_service
+from flight_search_service import clock, service
 from flight_search_service import search as search_service
-from flight_search_service import service
+from flight_search_service.cache import MAX_PASSENGERS
 from flight_search_service.deps import ContextDep, NowDep
 from flight_search_service.errors import InvalidSearch
 from flight_search_service.itineraries import SortKey
@@ -19,7 +20,7 @@ from flight_search_service.schemas import (
     FlightOut,
     SearchResponse,
 )
-from shared.db import SessionDep
+from shared.db import ReadSessionDep, SessionDep
 from shared.security import AdminUser, CallingService, CurrentUser
 
 MAX_ID = 2**63 - 1
@@ -41,13 +42,11 @@ internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=Tr
 )
 async def search_flights(
     _user: CurrentUser,
-    session: SessionDep,
     ctx: ContextDep,
-    now: NowDep,
     source: Annotated[str, Query(description="IATA code of the origin, e.g. DEL")],
     destination: Annotated[str, Query(description="IATA code of the destination, e.g. BOM")],
     date: Annotated[str, Query(description="Departure date (YYYY-MM-DD), local at the source")],
-    passengers: Annotated[int, Query(ge=1, le=9)] = 1,
+    passengers: Annotated[int, Query(ge=1, le=MAX_PASSENGERS)] = 1,
     max_stops: Annotated[int, Query(alias="maxStops", ge=0, le=1)] = 1,
     sort: SortKey = "price",
     cabin: CabinName = "economy",
@@ -60,6 +59,7 @@ async def search_flights(
             loc=("query", "limit"),
             type="less_than_equal",
         )
+    now = clock.utcnow()
     query = await search_service.parse_query(
         airports=ctx.airports,
         source=source,
@@ -73,7 +73,7 @@ async def search_flights(
         now=now,
     )
     answer = await search_service.search(
-        session=session,
+        engine=ctx.reads,
         airports=ctx.airports,
         cache=ctx.cache,
         query=query,
@@ -87,7 +87,7 @@ async def search_flights(
 @router.get("/api/airports", response_model=AirportList, summary="Airports by code or city")
 async def list_airports(
     _user: CurrentUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     ctx: ContextDep,
     q: Annotated[str, Query(min_length=1, max_length=60, description="Code or city prefix")],
     limit: Annotated[int, Query(ge=1)] = 10,
@@ -100,7 +100,7 @@ async def list_airports(
 
 @router.get("/api/flights/{flight_id}", response_model=FlightOut, summary="One flight")
 async def read_flight(
-    flight_id: FlightId, _user: CurrentUser, session: SessionDep, ctx: ContextDep
+    flight_id: FlightId, _user: CurrentUser, session: ReadSessionDep, ctx: ContextDep
 ) -> dict[str, Any]:
     record = await service.get_flight(session=session, flight_id=flight_id)
     await ctx.airports.ensure({record.flight.origin, record.flight.destination})
@@ -172,7 +172,7 @@ async def cancel_flight(
 
 @internal.get("/flights/{flight_id}", response_model=FlightDocument, summary="One flight")
 async def internal_flight(
-    flight_id: FlightId, _service: CallingService, session: SessionDep, ctx: ContextDep
+    flight_id: FlightId, _service: CallingService, session: ReadSessionDep, ctx: ContextDep
 ) -> dict[str, Any]:
     record = await service.get_flight(session=session, flight_id=flight_id)
     await ctx.airports.ensure({record.flight.origin, record.flight.destination})
@@ -182,7 +182,7 @@ async def internal_flight(
 @internal.get("/flights", response_model=FlightDocuments, summary="Several flights")
 async def internal_flights(
     _service: CallingService,
-    session: SessionDep,
+    session: ReadSessionDep,
     ctx: ContextDep,
     ids: Annotated[str, Query(description="Comma-separated flight ids, at most 200")],
 ) -> dict[str, Any]:

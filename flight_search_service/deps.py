@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flight_search_service import clock
 from flight_search_service.airports import AirportDirectory
@@ -23,6 +24,9 @@ class Context:
     cache: SearchCache
     relay: OutboxRelay
     rules: SearchRules
+    # The service's engine in autocommit (`Database.autocommit_engine`), for the search: one
+    # statement needs no BEGIN and ROLLBACK round trips around it.
+    reads: AsyncEngine
 
 
 async def _context(request: Request) -> Context:
@@ -36,6 +40,7 @@ async def _context(request: Request) -> Context:
             cache=state.search_cache,
             relay=state.relay,
             rules=SearchRules(s.min_connection_minutes, s.max_layover_minutes),
+            reads=state.db.autocommit_engine,
         )
     return ctx
 

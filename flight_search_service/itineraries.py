@@ -8,21 +8,24 @@ brute-force reference on random schedules.
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import pairwise
-from typing import Any, Literal
+from json.encoder import encode_basestring_ascii as _json_str
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from shared.money import CURRENCY, fmt
+from shared.money import CURRENCY
 
 SortKey = Literal["price", "duration", "departure"]
 
+_MINUTE = timedelta(minutes=1)
+_CURRENCY = _json_str(CURRENCY)
 
-@dataclass(frozen=True, slots=True)
-class Leg:
-    """One flight as search sees it, with the fare and seats of the searched cabin."""
+
+class Leg(NamedTuple):
+    """One flight as search sees it, with the fare and seats of the searched cabin (a tuple:
+    made straight from a database row)."""
 
     flight_id: int
     flight_number: str
@@ -38,41 +41,41 @@ class Leg:
 
 
 def _minutes(delta: timedelta) -> int:
-    return int(delta.total_seconds() // 60)
+    return delta // _MINUTE
 
 
 class Itinerary:
-    """Legs flown in order, with the figures search sorts and shows computed once."""
+    """Legs flown in order. What sorting needs is computed up front; the rest only for the
+    itineraries shown."""
 
-    __slots__ = (
-        "arrival",
-        "departure",
-        "duration_minutes",
-        "flight_ids",
-        "layover_minutes",
-        "legs",
-        "price_per_passenger",
-        "seats_available",
-    )
+    __slots__ = ("arrival", "departure", "duration_minutes", "legs", "price_per_passenger")
 
     def __init__(self, legs: tuple[Leg, ...]) -> None:
         self.legs = legs
-        self.flight_ids = tuple(leg.flight_id for leg in legs)
         self.departure = legs[0].departure
         self.arrival = legs[-1].arrival
-        self.duration_minutes = _minutes(self.arrival - self.departure)
-        self.layover_minutes = sum(_minutes(b.departure - a.arrival) for a, b in pairwise(legs))
-        self.seats_available = min(leg.seats for leg in legs)
-        self.price_per_passenger = sum((leg.fare for leg in legs), Decimal(0))
+        self.duration_minutes = (self.arrival - self.departure) // _MINUTE
+        price = legs[0].fare
+        for leg in legs[1:]:
+            price += leg.fare
+        self.price_per_passenger = price
 
     @property
     def id(self) -> str:
         """Deterministic: the flight ids joined by "-" ("57", "12-57")."""
-        return "-".join(map(str, self.flight_ids))
+        return "-".join([str(leg.flight_id) for leg in self.legs])
 
     @property
     def stops(self) -> int:
         return len(self.legs) - 1
+
+    @property
+    def layover_minutes(self) -> int:
+        return sum([_minutes(b.departure - a.arrival) for a, b in pairwise(self.legs)])
+
+    @property
+    def seats_available(self) -> int:
+        return min([leg.seats for leg in self.legs])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Itinerary) and other.legs == self.legs
@@ -85,10 +88,18 @@ class Itinerary:
 
 
 def local_day_bounds(day: date, tz: ZoneInfo, *, margin: timedelta) -> tuple[datetime, datetime]:
-    """UTC bounds that surely contain every instant of the local `day` (widened by `margin`,
-    so zones with a transition at midnight are covered; callers re-check the local date)."""
-    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    """UTC bounds that surely contain every instant of the local `day` (widened by `margin`).
+
+    A local midnight in a DST gap or overlap has two readings (fold 0 and 1); the true start
+    and end of the day lie between them, so the earlier start and the later end are taken.
+    Callers re-check the local date."""
+
+    def readings(d: date) -> tuple[datetime, datetime]:
+        midnight = datetime.combine(d, time(0), tzinfo=tz)
+        return midnight.astimezone(UTC), midnight.replace(fold=1).astimezone(UTC)
+
+    start = min(readings(day))
+    end = max(readings(day + timedelta(days=1)))
     return start - margin, end + margin
 
 
@@ -151,10 +162,12 @@ def build_itineraries(
     return result
 
 
+# Ties are broken last by the legs, which compare by flight id first (a flight's id decides
+# its row): the order of the flight ids, without building them.
 _SORT_KEYS: dict[str, Callable[[Itinerary], tuple[Any, ...]]] = {
-    "price": lambda i: (i.price_per_passenger, i.duration_minutes, i.departure, i.flight_ids),
-    "duration": lambda i: (i.duration_minutes, i.price_per_passenger, i.departure, i.flight_ids),
-    "departure": lambda i: (i.departure, i.duration_minutes, i.price_per_passenger, i.flight_ids),
+    "price": lambda i: (i.price_per_passenger, i.duration_minutes, i.departure, i.legs),
+    "duration": lambda i: (i.duration_minutes, i.price_per_passenger, i.departure, i.legs),
+    "departure": lambda i: (i.departure, i.duration_minutes, i.price_per_passenger, i.legs),
 }
 
 
@@ -163,51 +176,50 @@ def sort_itineraries(itineraries: Iterable[Itinerary], by: SortKey) -> list[Itin
     return sorted(itineraries, key=_SORT_KEYS[by])
 
 
-def itinerary_documents(
+def itineraries_json(
     itineraries: Iterable[Itinerary],
     *,
     passengers: int,
     cabin: str,
     tz_of: Callable[[str], ZoneInfo],
-) -> list[dict[str, Any]]:
-    """The SPEC §3 itinerary shape, local times with offsets at each airport."""
-    segments: dict[int, dict[str, Any]] = {}
+) -> str:
+    """The SPEC §3 itineraries as a JSON array (compact, ASCII, the keys in the documented
+    order), local times with offsets at each airport. Written directly rather than through
+    `json.dumps` of nested dicts: each segment is written once however many itineraries
+    share it, and the rest is a few numbers per itinerary. Amounts are formatted without
+    re-rounding: fares are NUMERIC(10,2), so they and their sums and multiples are exact at
+    two places (what `shared.money.fmt` would print)."""
+    cabin_json = _json_str(cabin)
+    segments: dict[int, str] = {}
 
-    def segment(leg: Leg) -> dict[str, Any]:
-        doc = segments.get(leg.flight_id)
-        if doc is None:
-            doc = segments[leg.flight_id] = {
-                "flightId": leg.flight_id,
-                "flightNumber": leg.flight_number,
-                "airline": leg.airline,
-                "airlineCode": leg.airline_code,
-                "source": leg.origin,
-                "destination": leg.destination,
-                "departureTime": leg.departure.astimezone(tz_of(leg.origin)).isoformat(),
-                "arrivalTime": leg.arrival.astimezone(tz_of(leg.destination)).isoformat(),
-                "durationMinutes": _minutes(leg.arrival - leg.departure),
-                "cabin": cabin,
-                "fare": fmt(leg.fare),
-                "seatsAvailable": leg.seats,
-            }
-        return doc
+    def segment(leg: Leg) -> str:
+        text = segments.get(leg.flight_id)
+        if text is None:
+            text = segments[leg.flight_id] = _segment_json(leg, cabin_json, tz_of)
+        return text
 
     docs = []
     for it in itineraries:
-        per_passenger = it.price_per_passenger
+        legs = it.legs
+        price = it.price_per_passenger
         docs.append(
-            {
-                "id": it.id,
-                "stops": it.stops,
-                "durationMinutes": it.duration_minutes,
-                "layoverMinutes": it.layover_minutes,
-                "seatsAvailable": it.seats_available,
-                "price": {
-                    "perPassenger": fmt(per_passenger),
-                    "total": fmt(per_passenger * passengers),
-                    "currency": CURRENCY,
-                },
-                "segments": [segment(leg) for leg in it.legs],
-            }
+            f'{{"id":"{it.id}","stops":{len(legs) - 1},'
+            f'"durationMinutes":{it.duration_minutes},"layoverMinutes":{it.layover_minutes},'
+            f'"seatsAvailable":{it.seats_available},"price":{{"perPassenger":"{price:.2f}",'
+            f'"total":"{price * passengers:.2f}","currency":{_CURRENCY}}},'
+            f'"segments":[{",".join([segment(leg) for leg in legs])}]}}'
         )
-    return docs
+    return f"[{','.join(docs)}]"
+
+
+def _segment_json(leg: Leg, cabin_json: str, tz_of: Callable[[str], ZoneInfo]) -> str:
+    departure = leg.departure.astimezone(tz_of(leg.origin)).isoformat()
+    arrival = leg.arrival.astimezone(tz_of(leg.destination)).isoformat()
+    return (
+        f'{{"flightId":{leg.flight_id},"flightNumber":{_json_str(leg.flight_number)},'
+        f'"airline":{_json_str(leg.airline)},"airlineCode":{_json_str(leg.airline_code)},'
+        f'"source":{_json_str(leg.origin)},"destination":{_json_str(leg.destination)},'
+        f'"departureTime":"{departure}","arrivalTime":"{arrival}",'
+        f'"durationMinutes":{_minutes(leg.arrival - leg.departure)},"cabin":{cabin_json},'
+        f'"fare":"{leg.fare:.2f}","seatsAvailable":{leg.seats}}}'
+    )

@@ -1,22 +1,25 @@
 """GET /api/flights/search: validate, answer from the cache, or compute and cache.
 
-Computing an answer is two indexed queries: the candidate first legs (from the origin on its
-local date) and the candidate second legs (into the destination from the airports those reach,
-departing within the connection window); `itineraries.build_itineraries` joins them in memory.
+Computing an answer is one indexed query for the candidate first legs (from the origin on its
+local date) and second legs (into the destination from the airports those reach, departing
+within the connection window); `itineraries.build_itineraries` joins them in memory. The answer
+is JSON bytes from end to end: written once, cached as is, and a hit sends the stored bytes.
 """
 
 import contextlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
 from redis.exceptions import RedisError
-from sqlalchemy import Select, bindparam, func, literal, select, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, any_, bindparam, func, select, union_all
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flight_search_service.airports import AirportDirectory
 from flight_search_service.cache import SearchCache
@@ -26,7 +29,7 @@ from flight_search_service.itineraries import (
     Leg,
     SortKey,
     build_itineraries,
-    itinerary_documents,
+    itineraries_json,
     local_day_bounds,
     sort_itineraries,
 )
@@ -54,7 +57,7 @@ class SearchQuery:
 
 @dataclass(frozen=True, slots=True)
 class SearchAnswer:
-    body: str  # the response JSON
+    body: bytes  # the response JSON
     cache: Literal["HIT", "MISS"]
 
 
@@ -135,10 +138,13 @@ async def parse_query(
 @lru_cache(maxsize=64)
 def _candidates(cabin: Cabin, max_stops: int, min_connection: int, max_layover: int) -> Any:
     """One statement, one round trip: the first legs (from `:origin`, departing within
-    [`:start`, `:end`)) as leg 1, and the second legs (into `:destination`, from the airports
-    the first legs reach, departing within the connection window of their arrivals) as leg 2.
-    Both use the (origin | destination, departure_utc) indexes; `build_itineraries` re-checks
-    every rule. Built once per shape, executed with parameters."""
+    [`:start`, `:end`)), then the second legs (into `:destination`, from the airports the first
+    legs reach, departing within the connection window of their arrivals). Both use the
+    (origin | destination, departure_utc) indexes; `build_itineraries` re-checks every rule.
+
+    The connecting airports are one array (`= ANY(...)`), not an `IN (subquery)`: the prepared
+    statement's generic plan estimates the first legs at one row, and with `IN` it then
+    re-scanned them for every second leg."""
     fare = Flight.fare_economy if cabin == "economy" else Flight.fare_business
     seats = Availability.seats_economy if cabin == "economy" else Availability.seats_business
     columns = (
@@ -152,7 +158,7 @@ def _candidates(cabin: Cabin, max_stops: int, min_connection: int, max_layover: 
         Flight.arrival_utc,
         fare.label("fare"),
         seats.label("seats"),
-    )
+    )  # the fields of `Leg`, in order
 
     def legs(*where: Any) -> Select:
         return (
@@ -171,13 +177,14 @@ def _candidates(cabin: Cabin, max_stops: int, min_connection: int, max_layover: 
         Flight.departure_utc >= bindparam("start"),
         Flight.departure_utc < bindparam("end"),
     ).cte("firsts")
-    first_rows = select(literal(1).label("leg"), *firsts.c)
+    first_rows = select(*firsts.c)
     if max_stops < 1:
         return first_rows
     onward = firsts.c.destination != bindparam("destination")
     seconds = legs(
         Flight.destination == bindparam("destination"),
-        Flight.origin.in_(select(firsts.c.destination).where(onward)),
+        Flight.origin
+        == any_(func.array(select(firsts.c.destination).where(onward).scalar_subquery())),
         Flight.departure_utc
         >= select(func.min(firsts.c.arrival_utc)).where(onward).scalar_subquery()
         + timedelta(minutes=min_connection),
@@ -185,12 +192,41 @@ def _candidates(cabin: Cabin, max_stops: int, min_connection: int, max_layover: 
         <= select(func.max(firsts.c.arrival_utc)).where(onward).scalar_subquery()
         + timedelta(minutes=max_layover),
     ).subquery("seconds")
-    return union_all(first_rows, select(literal(2).label("leg"), *seconds.c))
+    return union_all(first_rows, select(*seconds.c))
+
+
+@lru_cache(maxsize=64)
+def _candidates_sql(
+    dialect: Dialect, cabin: Cabin, max_stops: int, min_connection: int, max_layover: int
+) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """`_candidates` compiled once for the driver: its SQL, the names of its positional
+    parameters in order, and the values of its constants."""
+    compiled = _candidates(cabin, max_stops, min_connection, max_layover).compile(dialect=dialect)
+    assert compiled.positiontup is not None
+    return compiled.string, tuple(compiled.positiontup), dict(compiled.params)
+
+
+async def _candidate_legs(
+    engine: AsyncEngine, query: SearchQuery, rules: SearchRules, params: dict[str, Any]
+) -> Sequence[Any]:
+    """The candidate rows, as the driver sends them (no ORM, no statement compiling). `engine`
+    runs in autocommit: one statement needs no BEGIN/ROLLBACK around it."""
+    sql, names, constants = _candidates_sql(
+        engine.dialect,
+        query.cabin,
+        query.max_stops,
+        rules.min_connection_minutes,
+        rules.max_layover_minutes,
+    )
+    values = {**constants, **params}
+    async with engine.connect() as conn:
+        result = await conn.exec_driver_sql(sql, tuple(values[name] for name in names))
+        return result.all()
 
 
 async def find_itineraries(
     *,
-    session: AsyncSession,
+    engine: AsyncEngine,
     airports: AirportDirectory,
     query: SearchQuery,
     rules: SearchRules,
@@ -199,10 +235,7 @@ async def find_itineraries(
     """Every itinerary for the query, sorted (not limited)."""
     origin = await airports.get(query.source)
     assert origin is not None
-    start, end = local_day_bounds(query.day, origin.tz, margin=timedelta(hours=3))
-    stmt = _candidates(
-        query.cabin, query.max_stops, rules.min_connection_minutes, rules.max_layover_minutes
-    )
+    start, end = local_day_bounds(query.day, origin.tz, margin=timedelta(0))
     params = {
         "origin": query.source,
         "destination": query.destination,
@@ -212,8 +245,10 @@ async def find_itineraries(
     }
     firsts: list[Leg] = []
     seconds: list[Leg] = []
-    for leg, *row in await session.execute(stmt, params):
-        (firsts if leg == 1 else seconds).append(Leg(*row))
+    for row in await _candidate_legs(engine, query, rules, params):
+        # First legs leave the origin; second legs leave a connecting airport, never the
+        # origin (a first leg does not land where it took off).
+        (firsts if row[4] == query.source else seconds).append(Leg(*row))
     found = build_itineraries(
         first_legs=firsts,
         second_legs=seconds,
@@ -231,9 +266,33 @@ async def find_itineraries(
     return sort_itineraries(found, query.sort)
 
 
+def answer_json(
+    query: SearchQuery, shown: list[Itinerary], *, total: int, airports: AirportDirectory
+) -> bytes:
+    """The response body: the itineraries, then what was asked (compact ASCII JSON)."""
+    itineraries = itineraries_json(
+        shown, passengers=query.passengers, cabin=query.cabin, tz_of=airports.tz_of
+    )
+    rest = json.dumps(
+        {
+            "count": len(shown),
+            "total": total,
+            "source": query.source,
+            "destination": query.destination,
+            "date": query.day.isoformat(),
+            "passengers": query.passengers,
+            "cabin": query.cabin,
+            "maxStops": query.max_stops,
+            "sort": query.sort,
+        },
+        separators=(",", ":"),
+    )
+    return f'{{"itineraries":{itineraries},{rest[1:]}'.encode()
+
+
 async def search(
     *,
-    session: AsyncSession,
+    engine: AsyncEngine,
     airports: AirportDirectory,
     cache: SearchCache,
     query: SearchQuery,
@@ -243,6 +302,7 @@ async def search(
 ) -> SearchAnswer:
     """The answer to a validated query, from the cache when it holds a valid one.
 
+    `engine` (autocommit) is used only on a miss: a hit touches no database connection.
     `use_cache=False` (a client's `Cache-Control: no-cache`) skips the lookup; the fresh
     answer is stored all the same."""
     key = cache.entry_key(
@@ -264,27 +324,10 @@ async def search(
         if body is not None:
             return SearchAnswer(body, "HIT")
     found = await find_itineraries(
-        session=session, airports=airports, query=query, rules=rules, now=now
+        engine=engine, airports=airports, query=query, rules=rules, now=now
     )
     shown = found[: query.limit]
-    docs = itinerary_documents(
-        shown, passengers=query.passengers, cabin=query.cabin, tz_of=airports.tz_of
-    )
-    body = json.dumps(
-        {
-            "itineraries": docs,
-            "count": len(docs),
-            "total": len(found),
-            "source": query.source,
-            "destination": query.destination,
-            "date": query.day.isoformat(),
-            "passengers": query.passengers,
-            "cabin": query.cabin,
-            "maxStops": query.max_stops,
-            "sort": query.sort,
-        },
-        separators=(",", ":"),
-    )
+    body = answer_json(query, shown, total=len(found), airports=airports)
     if cache.enabled:
         with contextlib.suppress(RedisError):
             await cache.put(
@@ -295,7 +338,7 @@ async def search(
                 destination=query.destination,
                 passengers=query.passengers,
                 cabin=query.cabin,
-                flight_ids=(leg.flight_id for it in shown for leg in it.legs),
+                flight_ids={leg.flight_id for it in shown for leg in it.legs},
                 first_departure=min((it.departure for it in shown), default=None),
             )
     return SearchAnswer(body, "MISS")

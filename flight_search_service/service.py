@@ -9,13 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flight_search_service.aircraft import AIRCRAFT
 from flight_search_service.airports import AirportDirectory
-from flight_search_service.cache import SearchCache
+from flight_search_service.cache import SearchCache, may_drop
 from flight_search_service.errors import (
     FlightAlreadyCancelled,
     FlightDeparted,
@@ -343,6 +343,37 @@ async def cancel_flight(
     return await get_flight(session=session, flight_id=flight_id)
 
 
+def _availability_update(version_guard: str | None) -> Any:
+    """UPDATE of one flight's seats, built once per kind of version guard (None: unguarded,
+    "<": only a newer version applies, "<=": the same version applies too). It returns the
+    capacity of the flight's cabins (immutable, so no race with other updates)."""
+    av, flights, aircraft = Availability.__table__, Flight.__table__, AircraftType.__table__
+    stmt = (
+        update(av)
+        .where(
+            av.c.flight_id == bindparam("b_flight_id"),
+            flights.c.id == av.c.flight_id,
+            aircraft.c.code == flights.c.aircraft_code,
+        )
+        .values(
+            seats_economy=bindparam("b_economy"),
+            seats_business=bindparam("b_business"),
+            seats_available=bindparam("b_total"),
+            updated_at=func.now(),
+        )
+        .returning(aircraft.c.seats_economy, aircraft.c.seats_business)
+    )
+    if version_guard is None:
+        return stmt
+    newer = av.c.version < bindparam("b_version")
+    if version_guard == "<=":
+        newer = av.c.version <= bindparam("b_version")
+    return stmt.where(newer).values(version=bindparam("b_version"))
+
+
+_APPLY_AVAILABILITY = {guard: _availability_update(guard) for guard in (None, "<", "<=")}
+
+
 async def apply_availability(
     *,
     session: AsyncSession,
@@ -355,24 +386,24 @@ async def apply_availability(
 ) -> bool:
     """Record seats left from a seat-service event unless a newer one was applied already
     (`version`; None applies unconditionally). Drops the cached results that needed more seats
-    than are left. Returns whether it applied."""
-    av = Availability
-    stmt = (
-        update(av)
-        .where(av.flight_id == flight_id)
-        .values(
-            seats_economy=max(0, economy),
-            seats_business=max(0, business),
-            seats_available=max(0, economy) + max(0, business),
-            updated_at=datetime.now().astimezone(),
-        )
-        .returning(av.flight_id)
-    )
-    if version is not None:
-        stmt = stmt.where(av.version <= version if inclusive else av.version < version).values(
-            version=version
-        )
-    applied = (await session.execute(stmt)).first() is not None
-    if applied:
+    than are left. Returns whether it applied.
+
+    Runs for every seats event: one prebuilt Core statement on the session's connection (no
+    ORM bulk-update bookkeeping). The cache is touched only when a cabin is down to fewer
+    seats than a cached answer may have needed (`may_drop`): most sales leave plenty."""
+    economy, business = max(0, economy), max(0, business)
+    guard = None if version is None else "<=" if inclusive else "<"
+    params = {
+        "b_flight_id": flight_id,
+        "b_economy": economy,
+        "b_business": business,
+        "b_total": economy + business,
+        "b_version": version,
+    }
+    conn = await session.connection()
+    capacity = (await conn.execute(_APPLY_AVAILABILITY[guard], params)).first()
+    if capacity is None:
+        return False
+    if may_drop(economy=economy, business=business, capacity=(capacity[0], capacity[1])):
         await cache.invalidate_flight(flight_id, economy=economy, business=business)
-    return applied
+    return True

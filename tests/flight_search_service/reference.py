@@ -1,15 +1,18 @@
 """A brute-force reference search (every flight, every pair of flights) and the hypothesis
 strategy for random schedules the property tests compare the real search with."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
 from flight_search_service.itineraries import Leg
+from shared.money import CURRENCY, fmt
 
 # Airports in different time zones: +05:30, +04:00, +05:45, and London (GMT/BST, so a DST
 # change can fall on the searched day).
@@ -68,6 +71,56 @@ def reference(
             ):
                 found.add((a.flight_id, b.flight_id))
     return found
+
+
+def reference_documents(
+    itineraries: Sequence[Sequence[Leg]],
+    *,
+    passengers: int,
+    cabin: str,
+    tz_of: Callable[[str], ZoneInfo],
+) -> list[dict[str, Any]]:
+    """The SPEC §3 itinerary documents, built the plain way (dicts for `json.dumps`), for
+    comparing with what the service writes directly."""
+
+    def minutes(delta: timedelta) -> int:
+        return int(delta.total_seconds() // 60)
+
+    def segment(leg: Leg) -> dict[str, Any]:
+        return {
+            "flightId": leg.flight_id,
+            "flightNumber": leg.flight_number,
+            "airline": leg.airline,
+            "airlineCode": leg.airline_code,
+            "source": leg.origin,
+            "destination": leg.destination,
+            "departureTime": leg.departure.astimezone(tz_of(leg.origin)).isoformat(),
+            "arrivalTime": leg.arrival.astimezone(tz_of(leg.destination)).isoformat(),
+            "durationMinutes": minutes(leg.arrival - leg.departure),
+            "cabin": cabin,
+            "fare": fmt(leg.fare),
+            "seatsAvailable": leg.seats,
+        }
+
+    docs = []
+    for legs in itineraries:
+        per_passenger = sum((leg.fare for leg in legs), Decimal(0))
+        docs.append(
+            {
+                "id": "-".join(str(leg.flight_id) for leg in legs),
+                "stops": len(legs) - 1,
+                "durationMinutes": minutes(legs[-1].arrival - legs[0].departure),
+                "layoverMinutes": sum(minutes(b.departure - a.arrival) for a, b in pairwise(legs)),
+                "seatsAvailable": min(leg.seats for leg in legs),
+                "price": {
+                    "perPassenger": fmt(per_passenger),
+                    "total": fmt(per_passenger * passengers),
+                    "currency": CURRENCY,
+                },
+                "segments": [segment(leg) for leg in legs],
+            }
+        )
+    return docs
 
 
 @dataclass

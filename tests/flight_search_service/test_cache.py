@@ -192,6 +192,59 @@ async def test_fewer_seats_than_an_answer_needed_drops_only_that_answer(
     assert await search(client, user, "AMD", "JAI", day, passengers=2) == ("MISS", set())
 
 
+async def test_seats_events_leaving_enough_seats_do_not_touch_the_cache(
+    fs_app: FastAPI, client: httpx.AsyncClient, user: dict, insert: Callable[..., Any]
+) -> None:
+    """A query needs at most 9 seats (and at most a whole cabin): while every cabin keeps
+    that many, a seats event changes the read-model only; below it, the precise drop runs."""
+    day = far_day()
+    (fid,) = await insert([flight("GOI", "IXC", at(day, "11:00", "GOI"))])  # A320: 8 business
+    asked = [{"passengers": 1}, {"passengers": 9}, {"passengers": 8, "cabin": "business"}]
+    for params in asked:
+        assert await search(client, user, "GOI", "IXC", day, **params) == ("MISS", {str(fid)})
+    state = fs_app.state.search_cache._flight_state(fid)
+
+    async def seats(economy: int, business: int, version: int) -> None:
+        payload = {
+            "flightId": fid,
+            "seatsAvailable": economy + business,
+            "byCabin": {"economy": economy, "business": business},
+            "version": version,
+        }
+        await send_seat_event(fs_app, "seats.availability_changed", payload)
+        await wait_for_seats(client, user, fid, economy)
+
+    await seats(9, 8, 1)  # 9 economy seats and the whole business cabin: nothing to drop
+    assert not await fs_app.state.redis.exists(state)
+    for params in asked:
+        assert (await search(client, user, "GOI", "IXC", day, **params))[0] == "HIT"
+    await seats(8, 8, 2)  # the 9-passenger answer needed one seat more than is left
+    assert await fs_app.state.redis.hgetall(state) == {"economy": "8", "business": "8"}
+    assert await search(client, user, "GOI", "IXC", day, passengers=9) == ("MISS", set())
+    for params in (asked[0], asked[2]):
+        assert (await search(client, user, "GOI", "IXC", day, **params))[0] == "HIT"
+
+
+async def test_a_hit_sends_the_bytes_the_miss_sent(
+    client: httpx.AsyncClient, user: dict, insert: Callable[..., Any]
+) -> None:
+    day = far_day()
+    await insert(
+        [
+            flight("DEL", "BOM", at(day, "06:00", "DEL")),
+            flight("DEL", "JAI", at(day, "07:00", "DEL"), minutes=60),
+            flight("JAI", "BOM", at(day, "09:30", "JAI"), minutes=100),
+        ]
+    )
+    params = {"source": "DEL", "destination": "BOM", "date": day.isoformat()}
+    miss = await client.get("/api/flights/search", params=params, headers=user)
+    hit = await client.get("/api/flights/search", params=params, headers=user)
+    assert (miss.headers["X-Cache"], hit.headers["X-Cache"]) == ("MISS", "HIT")
+    assert hit.content == miss.content
+    assert hit.json()["count"] == 2
+    assert hit.headers["content-type"] == miss.headers["content-type"] == "application/json"
+
+
 async def test_departed_flight_is_not_served_even_before_the_entry_expires(
     fs_app: FastAPI,
     client: httpx.AsyncClient,

@@ -1,20 +1,48 @@
 """The pure itinerary builder against a brute-force reference, and its rules one by one."""
 
+import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from flight_search_service.itineraries import (
     Itinerary,
     Leg,
     build_itineraries,
-    itinerary_documents,
+    itineraries_json,
     local_day_bounds,
     sort_itineraries,
 )
-from tests.flight_search_service.reference import AIRPORTS, Scenario, reference, scenarios
+from flight_search_service.schemas import Itinerary as ItineraryOut
+from tests.flight_search_service.reference import (
+    AIRPORTS,
+    Scenario,
+    reference,
+    reference_documents,
+    scenarios,
+)
+
+
+def itinerary_documents(
+    found: list[Itinerary], *, passengers: int, cabin: str, tz_of: Callable[[str], ZoneInfo]
+) -> list[dict[str, Any]]:
+    """What the service writes, parsed; the same as the plain reference documents, key order
+    included, and valid against the documented schema."""
+    text = itineraries_json(found, passengers=passengers, cabin=cabin, tz_of=tz_of)
+    expected = reference_documents(
+        [it.legs for it in found], passengers=passengers, cabin=cabin, tz_of=tz_of
+    )
+    assert text == json.dumps(expected, separators=(",", ":"))
+    docs = json.loads(text)
+    for doc in docs:
+        ItineraryOut.model_validate(doc)
+    return docs
+
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -238,3 +266,26 @@ def test_day_bounds_cover_the_local_day() -> None:
     start, end = local_day_bounds(DAY, IST, margin=timedelta(hours=3))
     assert start == ist("00:00") - timedelta(hours=3)
     assert end == ist("00:00", DAY + timedelta(days=1)) + timedelta(hours=3)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("America/Santiago", date(2010, 10, 10)),  # local midnight skipped (a gap)
+        ("America/Havana", date(2010, 10, 31)),  # local midnight twice (an overlap)
+        ("America/Havana", date(2010, 11, 1)),
+        ("Pacific/Apia", date(2011, 12, 30)),  # a whole day skipped
+        ("Pacific/Apia", date(2011, 12, 31)),
+        ("Europe/London", date(2031, 3, 30)),
+        ("Asia/Kolkata", DAY),
+    ],
+)
+def test_day_bounds_hold_every_instant_of_the_local_day(zone: str, day: date) -> None:
+    """Without a margin, even where a DST change falls on local midnight."""
+    tz = ZoneInfo(zone)
+    start, end = local_day_bounds(day, tz, margin=timedelta(0))
+    moment = datetime.combine(day - timedelta(days=2), time(0), tzinfo=UTC)
+    while moment < datetime.combine(day + timedelta(days=3), time(0), tzinfo=UTC):
+        if moment.astimezone(tz).date() == day:
+            assert start <= moment < end, moment
+        moment += timedelta(minutes=5)
