@@ -6,6 +6,7 @@ service token) that live for the app's lifetime on `app.state`.
 """
 
 import asyncio
+import itertools
 import logging
 import re
 import time
@@ -40,6 +41,16 @@ log = logging.getLogger("shared.app")
 access_log = logging.getLogger("access")
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Request ids this process makes: a random prefix per process and a counter, unique across
+# processes like a UUID, without a random draw per request.
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
 _UNLOGGED = {"/health", "/metrics"}
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -59,7 +70,7 @@ class RequestContextMiddleware:
         incoming = next(
             (v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), ""
         )
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else new_request_id()
         rid_token = request_id_var.set(request_id)
         uid_token = user_id_var.set(None)
         status = 500
@@ -308,7 +319,15 @@ def create_app(
             if state.db is not None:
                 await state.db.dispose()
 
-    app = FastAPI(title=title, description=description, lifespan=app_lifespan, version="1.0.0")
+    # FastAPI's native OpenTelemetry costs a provider lookup per request; on only when asked.
+    telemetry = dict.fromkeys(("tracing", "metrics", "logs"), settings.otel_enabled)
+    app = FastAPI(
+        title=title,
+        description=description,
+        lifespan=app_lifespan,
+        version="1.0.0",
+        telemetry=telemetry,  # type: ignore[arg-type]
+    )
     # Outermost first: client address, then request id / access log / metrics, then load
     # shedding (its 503s are logged and counted), then the app's own (`inner`), then routing.
     for middleware in reversed(inner):

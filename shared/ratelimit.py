@@ -77,7 +77,7 @@ class LeasedLimiter:
     refused requests costs no Redis call either.
     """
 
-    def __init__(self, redis: Redis, *, max_lease: int = 50, max_keys: int = 100_000) -> None:
+    def __init__(self, redis: Redis, *, max_lease: int = 100, max_keys: int = 100_000) -> None:
         self._lease = redis.register_script(_LEASE)
         self.max_lease = max_lease
         self.max_keys = max_keys

@@ -19,6 +19,9 @@ class BaseServiceSettings(BaseSettings):
     service_name: str = "service"
     log_level: str = "INFO"
     log_json: bool = False
+    # FastAPI's native OpenTelemetry instrumentation (spans, metrics, logs); it reports to the
+    # OpenTelemetry providers configured in the process (e.g. by opentelemetry-instrument).
+    otel_enabled: bool = False
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (comma list, CIDRs, or "*").
     # The client address of a request is the first untrusted hop from the right; everything to
     # its left is the client's own claim and ignored. Same name and meaning as uvicorn's.
