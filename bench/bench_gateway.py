@@ -184,9 +184,9 @@ async def contention(gateway: str, tokens: list[str], seat: tuple[int, str]) -> 
 def idle_cpu(stack: OwnStack, seconds: float) -> dict[str, float]:
     """Percent of one core each process used over `seconds` with nothing asked of it."""
     wait_idle(5.0)
-    before = cpu_seconds(stack.pids)
+    before = cpu_seconds(stack.pids, precise=True)
     time.sleep(seconds)
-    used = cpu_used(before, cpu_seconds(stack.pids))
+    used = cpu_used(before, cpu_seconds(stack.pids, precise=True))
     return {name: value / seconds * 100 for name, value in used.items()}
 
 
