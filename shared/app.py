@@ -146,8 +146,10 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 # SQLSTATE classes that mean "the database cannot serve us right now", not "bad request":
-# connection exceptions, insufficient resources (too many clients), operator intervention.
-_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+# connection exceptions, insufficient resources (too many clients), operator intervention,
+# and a transaction Postgres chose to roll back (a deadlock victim, a serialization failure):
+# each is worth a retry, none is the client's fault.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "40001", "40P01")
 
 
 def is_unavailable(exc: BaseException) -> bool:

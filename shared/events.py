@@ -342,14 +342,15 @@ def _one_of(batch: BatchHandler) -> Handler:
     return handler
 
 
-def _runs(events: Sequence[Event]) -> list[list[Event]]:
-    """`events` cut into runs of consecutive events of one type, in order."""
-    runs: list[list[Event]] = []
-    for event in events:
-        if runs and runs[-1][0].type == event.type:
-            runs[-1].append(event)
+def _entry_runs(entries: Sequence[Entry], batched: Mapping[str, BatchHandler]) -> list[list[Entry]]:
+    """Consecutive entries of one type that has a batch handler together; others alone."""
+    runs: list[list[Entry]] = []
+    for entry in entries:
+        kind = entry[1].get("type")
+        if kind in batched and runs and runs[-1][0][1].get("type") == kind:
+            runs[-1].append(entry)
         else:
-            runs.append([event])
+            runs.append([entry])
     return runs
 
 
@@ -447,64 +448,56 @@ class EventConsumer:
         return handled
 
     async def _handle_read(self, stream: str, entries: Sequence[Entry]) -> int:
-        """The entries of one read together (one transaction, one XACK); if that fails, one
-        at a time, so that a bad event fails (and is retried, then dead-lettered) alone."""
-        if len(entries) > 1:
-            try:
-                await self._handle_together(stream, entries)
-                return len(entries)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("%d events together failed (%s); one by one", len(entries), exc)
+        """Each entry in a transaction of its own, except runs of a type with a batch handler:
+        those in one transaction and one XACK. (Several events' handlers in one transaction
+        would take their locks in an order no other transaction agrees with: deadlocks.)"""
         handled = 0
-        for message_id, fields in entries:
-            handled += await self._try_handle(stream, message_id, fields)
+        for run in _entry_runs(entries, self.batch_handlers):
+            if len(run) > 1:
+                try:
+                    await self._handle_together(stream, run)
+                    handled += len(run)
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("%d events together failed (%s); one by one", len(run), exc)
+            for message_id, fields in run:
+                handled += await self._try_handle(stream, message_id, fields)
         return handled
 
     async def _handle_together(self, stream: str, entries: Sequence[Entry]) -> None:
-        """Each event of `entries` exactly once, in order, in one transaction; then ack all."""
+        """A run of one type's events, each exactly once, to its batch handler in one
+        transaction; then one XACK for all. An unreadable entry fails the run."""
         events: dict[uuid.UUID, Event] = {}
         for _, fields in entries:
-            event = Event.from_fields(fields)  # an unreadable one: the one-by-one path
-            if event.type in self.handlers:
-                events.setdefault(event.id, event)  # the same event twice: once
-        fresh: set[uuid.UUID] = set()
-        if events:
-            async with self.sessionmaker() as session, session.begin():
-                fresh = set(
-                    await session.scalars(
-                        pg_insert(self.processed)
-                        .values(
-                            [
-                                {"consumer": self.group, "event_id": e.id, "type": e.type}
-                                for e in events.values()
-                            ]
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(self.processed.c.event_id)
+            event = Event.from_fields(fields)
+            events.setdefault(event.id, event)  # the same event twice: once
+        async with self.sessionmaker() as session, session.begin():
+            fresh = set(
+                await session.scalars(
+                    pg_insert(self.processed)
+                    .values(
+                        [
+                            {"consumer": self.group, "event_id": e.id, "type": e.type}
+                            for e in events.values()
+                        ]
                     )
+                    .on_conflict_do_nothing()
+                    .returning(self.processed.c.event_id)
                 )
-                for run in _runs([e for e in events.values() if e.id in fresh]):
-                    await self._handle_run(run, session)
+            )
+            run = [e for e in events.values() if e.id in fresh]
+            if run:
+                token = request_id_var.set(run[0].request_id)
+                try:
+                    await self.batch_handlers[run[0].type](run, session)
+                finally:
+                    request_id_var.reset(token)
         await self.ack(stream, *(message_id for message_id, _ in entries))
         for event in events.values():
             outcome = "handled" if event.id in fresh else "duplicate"
             EVENTS_HANDLED.labels(self.group, event.type, outcome).inc()
-
-    async def _handle_run(self, run: list[Event], session: AsyncSession) -> None:
-        """Consecutive events of one type: to its batch handler at once, or one by one."""
-        batch = self.batch_handlers.get(run[0].type)
-        token = request_id_var.set(run[0].request_id)
-        try:
-            if batch is not None:
-                await batch(run, session)
-                return
-            for event in run:
-                request_id_var.set(event.request_id)
-                await self.handlers[event.type](event, session)
-        finally:
-            request_id_var.reset(token)
 
     async def reclaim_once(self) -> int:
         """Take over entries another (crashed) consumer left pending too long."""

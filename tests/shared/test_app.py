@@ -58,6 +58,13 @@ def routes() -> APIRouter:
     async def integrity(session: SessionDep) -> None:
         await session.execute(text("SELECT 1/0"))
 
+    @router.get("/rolled-back")
+    async def rolled_back(session: SessionDep, sqlstate: str) -> None:
+        # What Postgres answers a deadlock victim (40P01) or a serialization failure (40001).
+        await session.execute(
+            text(f"DO $$ BEGIN RAISE EXCEPTION 'chosen' USING ERRCODE = '{sqlstate}'; END $$")
+        )
+
     @router.get("/clash")
     async def clash() -> None:
         raise SeatUnavailable("Seat 12A is not available", status="held", code="X", seats=["12A"])
@@ -266,6 +273,15 @@ async def test_an_unreachable_database_is_a_503_problem_not_a_500() -> None:
 async def test_a_database_error_that_is_a_bug_stays_a_500(client: httpx.AsyncClient) -> None:
     assert (await client.get("/db")).json() == 1
     assert_problem(await client.get("/integrity"), 500, "INTERNAL_ERROR")
+
+
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+async def test_a_transaction_postgres_rolled_back_is_a_retryable_503(
+    client: httpx.AsyncClient, sqlstate: str
+) -> None:
+    response = await client.get("/rolled-back", params={"sqlstate": sqlstate})
+    assert_problem(response, 503, "SERVICE_UNAVAILABLE")
+    assert response.headers["retry-after"] == "1"
 
 
 async def test_an_unreachable_redis_is_a_503_problem() -> None:
