@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import autocommit
 from shared.events import Event, publish
 from shared.money import fmt
 from shared.security import Principal
@@ -214,6 +215,12 @@ async def generate_ticket(
     booking_id: int,
 ) -> tuple[Ticket, bool]:
     """The caller's booking's ticket: issued now (created) or the one issued before."""
+    # Usually the booking.confirmed consumer has issued it already: then the caller's own
+    # live ticket answers without asking the booking service (a void one: the booking says).
+    async with autocommit(session):
+        existing = await _ticket_of_booking(session, booking_id)
+    if existing is not None and existing.user_id == user.user_id and existing.status == ISSUED:
+        return existing, False
     booking = await bookings.get_booking(booking_id)
     if booking.user_id != user.user_id:
         raise BookingNotFound(f"Booking {booking_id} not found")

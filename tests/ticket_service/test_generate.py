@@ -5,6 +5,8 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
+import httpx
+
 from tests.booking_service.harness import DECLINE_CARD, SUCCESS_CARD, new_flight
 from tests.ticket_service.conftest import Tickets
 
@@ -292,3 +294,22 @@ async def test_get_my_ticket_and_only_mine(tickets: Tickets, new_user) -> None:
     assert [t["id"] for t in mine.json()["items"]] == [issued["id"]]
     theirs = await tickets.client.get("/api/tickets", headers=other)
     assert theirs.json()["items"] == []
+
+
+async def test_a_live_ticket_is_answered_without_asking_the_booking_service(
+    tickets: Tickets, user, new_user
+) -> None:
+    _, headers = user
+    _, someone_else = new_user()
+    booking = await tickets.confirmed_booking(headers, "24D")
+    first = await tickets.issued(headers, booking["id"])
+    client = tickets.app.state.clients.bookings.http
+    reachable = client.transport
+    client.transport = httpx.MockTransport(lambda request: httpx.Response(503))
+    try:
+        again = await tickets.generate(headers, booking["id"])
+        assert again.status_code == 200 and again.json()["id"] == first["id"]
+        other = await tickets.generate(someone_else, booking["id"])
+        assert other.status_code == 502  # not the owner's: only the booking service could say
+    finally:
+        client.transport = reachable
