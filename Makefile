@@ -37,8 +37,8 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# BASELINE=<git ref>: the gateway and booking benchmarks also measure that commit first, for a
-# before/after in one run (e.g. make bench BASELINE=e413dcb).
+# BASELINE=<git ref>: the gateway, booking and search benchmarks also measure that commit
+# first, for a before/after in one run (e.g. make bench BASELINE=e413dcb).
 BASELINE ?=
 BASELINE_ARG := $(if $(BASELINE),--baseline $(BASELINE),)
 
@@ -49,7 +49,7 @@ bench-gateway: ## direct vs through the gateway (wrk), 1,000 travellers on one s
 	$(BIN)/python bench/bench_gateway.py $(BASELINE_ARG)
 
 bench-search: ## search latency and throughput, uncached and cached, on growing networks
-	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_search.py $(BASELINE_ARG)
 
 bench-booking: ## the whole journey through the gateway, 8 travellers, CPU per journey; a pay race
 	$(BIN)/python bench/bench_booking.py $(BASELINE_ARG)

@@ -62,7 +62,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import cpu_seconds, percentile  # noqa: E402
+from common import Worktree, cpu_seconds, percentile  # noqa: E402
 
 from flight_search_service.aircraft import AIRCRAFT  # noqa: E402
 from flight_search_service.airports import AirportDirectory, load_reference_data  # noqa: E402
@@ -816,9 +816,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-size", type=int, default=3000, help="the network to profile")
     p.add_argument(
         "--baseline",
-        metavar="PATH",
-        help="also measure the code checked out at PATH first (e.g. `git archive HEAD | tar -x "
-        "-C PATH`), for a before/after in one report",
+        metavar="PATH_OR_REF",
+        help="also measure the code checked out at PATH (or a git ref, checked out beside) "
+        "first, for a before/after in one report",
     )
     p.add_argument("--baseline-label", default="baseline", help="its name in the report")
     p.add_argument("--no-report", action="store_true", help="print instead of writing")
@@ -826,4 +826,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_args()))
+    arguments = parse_args()
+    if arguments.baseline and not Path(arguments.baseline).is_dir():
+        # A git ref (as `make bench BASELINE=<ref>` passes): check it out beside.
+        with Worktree(arguments.baseline) as tree:
+            arguments.baseline_label = arguments.baseline
+            arguments.baseline = str(tree)
+            asyncio.run(main(arguments))
+    else:
+        asyncio.run(main(arguments))

@@ -482,6 +482,12 @@ def header_section(args: argparse.Namespace) -> list[str]:
         " threads, from /proc) over a phase divided by the operations of that phase, its"
         " background tasks (outbox relay, event consumer, sweeper) included.",
         "",
+        "Issue #9's goal is a hold in at most 2 ms of seat-service CPU. Before its changes"
+        " (commit e413dcb), measured on this machine by running the old and the new service"
+        " alternately (2026-11-30): a hold 1.9-2.9 ms, a seat map 3.3-4.6 ms, a get hold"
+        " 1.0-1.3 ms, a confirm 5.5-8.2 ms, a flight.created event 3.3 ms of CPU; the figures"
+        " below are what this checkout costs.",
+        "",
     ]
 
 

@@ -44,6 +44,13 @@ def utcnow() -> datetime:
 # Recording ------------------------------------------------------------------------------------
 
 
+_QUEUE = (
+    pg_insert(Notification)
+    .on_conflict_do_nothing(index_elements=[Notification.event_id, Notification.channel])
+    .returning(Notification.id)
+)
+
+
 async def record_event(*, session: AsyncSession, event: Event) -> list[int]:
     """Queue the event's email and SMS (in the caller's transaction); the ids newly queued.
 
@@ -68,13 +75,10 @@ async def record_event(*, session: AsyncSession, event: Event) -> list[int]:
         }
         for draft in rendered.drafts
     ]
-    inserted = await session.scalars(
-        pg_insert(Notification)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=[Notification.event_id, Notification.channel])
-        .returning(Notification.id)
-    )
-    return list(inserted)
+    # executemany (one round trip, the statement compiled once and cached), not a multi-row
+    # VALUES that SQLAlchemy would compile anew for every event.
+    inserted = await session.scalars(_QUEUE, rows)
+    return [i for i in inserted if i is not None]
 
 
 async def send_message(

@@ -153,10 +153,15 @@ async def publish_many(
         {"event_id": uuid.uuid4(), "type": t, "payload": dict(p), "request_id": request_id}
         for t, p in events
     ]
-    # One row as a dict: SQLAlchemy caches the compiled form of that, never of a multi-row VALUES.
-    values = rows[0] if len(rows) == 1 else rows
-    inserted = insert(outbox).values(values).returning(outbox.c.id).cte("published")
-    await session.execute(select(func.pg_notify(outbox_channel(outbox), "")).select_from(inserted))
+    notify = select(func.pg_notify(outbox_channel(outbox), ""))
+    if len(rows) == 1:
+        inserted = insert(outbox).values(rows[0]).returning(outbox.c.id).cte("published")
+        await session.execute(notify.select_from(inserted))
+    else:
+        # Several: one executemany insert, then the notification. (A multi-row VALUES would be
+        # compiled anew each time: SQLAlchemy caches neither it nor a CTE built on it.)
+        await session.execute(insert(outbox), rows)
+        await session.execute(notify)
     return [row["event_id"] for row in rows]
 
 
