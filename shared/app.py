@@ -91,15 +91,14 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             # Answered here, while the request id is still known: Starlette's outermost
             # error handler would run after this middleware has reset it, and its 500
             # would carry neither the X-Request-ID header nor the body's requestId.
             if response_started:
                 raise
             request = Request(scope)
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            await internal_error(request)(scope, receive, send_with_id)
+            await unexpected_error(request, exc)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
@@ -153,38 +152,51 @@ _UNAVAILABLE_SQLSTATES = ("08", "53", "57P", "40001", "40P01")
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """Is this a backing store (Postgres or Redis) being down or overloaded?"""
+    """Is this a backing store (Postgres or Redis) being down or overloaded?
+
+    Postgres errors come wrapped (SQLAlchemy's DBAPIError) or not (a raw driver connection):
+    the SQLSTATE is looked for along the chain of causes."""
     if isinstance(exc, RedisConnectionError | RedisTimeoutError | ConnectionError | TimeoutError):
         return True
-    if isinstance(exc, DBAPIError):
-        state = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", "") or "")
-        return (
-            exc.connection_invalidated
-            or state.startswith(_UNAVAILABLE_SQLSTATES)
-            or isinstance(exc.orig, ConnectionError | TimeoutError)
-        )
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            break
+        state = str(getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None) or "")
+        if state.startswith(_UNAVAILABLE_SQLSTATES) or (
+            seen is not exc and isinstance(seen, ConnectionError | TimeoutError)
+        ):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
     return False
+
+
+def unexpected_error(request: Request, exc: BaseException) -> JSONResponse:
+    """A backing store down or overloaded: 503 with Retry-After; anything else: a logged 500."""
+    if not is_unavailable(exc):
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return internal_error(request)
+    log.warning(
+        "backing store unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+    )
+    return problem_response(
+        request,
+        status=503,
+        code="SERVICE_UNAVAILABLE",
+        title="Service temporarily unavailable",
+        detail="A backing store is unavailable or overloaded; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
     async def _backing_store(request: Request, exc: Exception) -> JSONResponse:
-        if not is_unavailable(exc):
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            return internal_error(request)
-        log.warning(
-            "backing store unavailable on %s %s: %s",
-            request.method,
-            request.url.path,
-            type(exc).__name__,
-        )
-        return problem_response(
-            request,
-            status=503,
-            code="SERVICE_UNAVAILABLE",
-            title="Service temporarily unavailable",
-            detail="A backing store is unavailable or overloaded; retry shortly.",
-            headers={"Retry-After": "1"},
-        )
+        return unexpected_error(request, exc)
 
     for exc_type in (
         DBAPIError,
@@ -227,8 +239,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return internal_error(request)
+        return await _backing_store(request, exc)
 
 
 def _health_router(service: str) -> APIRouter:

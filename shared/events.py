@@ -607,8 +607,10 @@ def relay_for(state: Any, outbox: Table) -> OutboxRelay:
         outbox=outbox,
         source=settings.service_name,
         poll_seconds=settings.outbox_poll_seconds,
-        listen_dsn=state.db.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
+        listen_dsn=(
+            state.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            if settings.outbox_listen
+            else None
         ),
         listening_poll_seconds=settings.outbox_listening_poll_seconds,
     )

@@ -64,6 +64,10 @@ class BaseServiceSettings(BaseSettings):
     # `outbox_listening_poll_seconds` while it listens, every `outbox_poll_seconds` while not.
     outbox_poll_seconds: float = 0.5
     outbox_listening_poll_seconds: float = 30.0
+    # LISTEN for those notifications (one connection per process's relay). Off: poll only
+    # (a pooler in transaction mode cannot LISTEN; the in-process tests, many apps in one
+    # process, keep their connections for the pools).
+    outbox_listen: bool = True
     consumer_block_ms: int = 1000
     consumer_reclaim_idle_ms: int = 30_000
     consumer_max_deliveries: int = 5

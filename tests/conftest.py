@@ -63,6 +63,9 @@ TEST_ENV = {
     # is often 100: small pools keep the whole suite under it.
     "DB_POOL_SIZE": "3",
     "DB_MAX_OVERFLOW": "5",
+    # Dozens of in-process apps share this process: their relays poll rather than each hold a
+    # LISTEN connection (the e2e processes listen, as deployed; tests/shared covers both).
+    "OUTBOX_LISTEN": "false",
 }
 os.environ.update(TEST_ENV)
 

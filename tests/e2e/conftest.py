@@ -38,7 +38,7 @@ def stack(test_database: str) -> Iterator[Stack]:
     run_manage("migrate", env=own)
     stack = Stack(
         log_dir=log_dir,
-        base_env=base_environment(LOG_LEVEL="INFO", **own),
+        base_env=base_environment(LOG_LEVEL="INFO", OUTBOX_LISTEN="true", **own),
         # The shared gateway must never throttle the suite (every test comes from one address);
         # the rate limit itself is tested on a gateway of its own.
         gateway_env={"RATE_LIMIT_PER_USER": "1000000", "RATE_LIMIT_PER_ADDRESS": "1000000"},

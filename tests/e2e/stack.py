@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -262,6 +262,26 @@ class Stack:
         self._launch(proc)
         wait_healthy([proc])
         return proc
+
+    @contextlib.contextmanager
+    def copy(self, name: str, **env: str) -> Iterator[Process]:
+        """`start_copy`, stopped again at the end of the block (its connections freed)."""
+        proc = self.start_copy(name, **env)
+        try:
+            yield proc
+        finally:
+            proc.stop()
+            self.extra.remove(proc)
+
+    @contextlib.contextmanager
+    def side_gateway(self, name: str, **env: str) -> Iterator[Process]:
+        """`start_gateway`, stopped again at the end of the block."""
+        proc = self.start_gateway(name, **env)
+        try:
+            yield proc
+        finally:
+            proc.stop()
+            self.extra.remove(proc)
 
     def stop_service(self, name: str) -> None:
         self.services[name].stop()

@@ -28,24 +28,36 @@ async def test_one_seat_for_hundreds_at_once_one_hold_the_rest_409_or_503(
     make_token: Callable[..., str],
     reference_data: None,
 ) -> None:
-    seats = stack.start_copy(
-        "seat",
-        MAX_CONCURRENT_REQUESTS="2",
-        MAX_QUEUED_REQUESTS="2",
-        QUEUE_TIMEOUT_SECONDS="0.5",
-    )
-    front = stack.start_gateway(
-        "gateway-overload",
-        SEAT_SERVICE_URL=seats.url,
-        RATE_LIMIT_PER_USER="0",
-        RATE_LIMIT_PER_ADDRESS="0",
-    )
+    limits = {"MAX_CONCURRENT_REQUESTS": "2", "MAX_QUEUED_REQUESTS": "2"}
+    with (
+        stack.copy("seat", QUEUE_TIMEOUT_SECONDS="0.5", **limits) as seats,
+        stack.side_gateway(
+            "gateway-overload",
+            SEAT_SERVICE_URL=seats.url,
+            RATE_LIMIT_PER_USER="0",
+            RATE_LIMIT_PER_ADDRESS="0",
+        ) as front,
+    ):
+        kinds = await one_seat_for_all(front.url, gateway, admin, make_token)
+    assert kinds["201"] == 1, kinds
+    assert set(kinds) <= {"201", "409 SEAT_UNAVAILABLE", "503 OVERLOADED"}, kinds
+    assert kinds["503 OVERLOADED"] > 0, kinds  # the seat service did shed load
+    assert sum(kinds.values()) == TRAVELLERS
+
+
+async def one_seat_for_all(
+    front: str,
+    gateway: httpx.AsyncClient,
+    admin: dict[str, str],
+    make_token: Callable[..., str],
+) -> Counter[str]:
+    """Every traveller asks the gateway `front` for the same seat at once; the answers."""
     flight = await create_flight(gateway, admin, days=11)
     body = {"flightId": flight["flightId"], "seatNumber": "12C"}
     start = asyncio.Event()
-    limits = httpx.Limits(max_connections=TRAVELLERS)
+    connections = httpx.Limits(max_connections=TRAVELLERS)
     async with httpx.AsyncClient(
-        base_url=front.url, limits=limits, timeout=60, trust_env=False
+        base_url=front, limits=connections, timeout=60, trust_env=False
     ) as client:
 
         async def traveller(user_id: int) -> httpx.Response | Exception:
@@ -72,7 +84,4 @@ async def test_one_seat_for_hundreds_at_once_one_hold_the_rest_409_or_503(
             kinds[f"503 {answer.json()['code']}"] += 1
         else:
             kinds[f"{answer.status_code} {answer.json().get('code', '')}".strip()] += 1
-    assert kinds["201"] == 1, kinds
-    assert set(kinds) <= {"201", "409 SEAT_UNAVAILABLE", "503 OVERLOADED"}, kinds
-    assert kinds["503 OVERLOADED"] > 0, kinds  # the seat service did shed load
-    assert sum(kinds.values()) == TRAVELLERS
+    return kinds

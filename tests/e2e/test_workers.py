@@ -58,8 +58,16 @@ async def test_three_workers_expire_publish_and_notify_each_booking_once(
     admin: dict[str, str],
     reference_data: None,
 ) -> None:
-    stack.start_copy("booking", WEB_CONCURRENCY="2", BOOKING_SWEEP_SECONDS="0.2")
-    stack.start_copy("notification", WEB_CONCURRENCY="2", NOTIFICATION_DISPATCH_SECONDS="0.2")
+    with (
+        stack.copy("booking", WEB_CONCURRENCY="2", BOOKING_SWEEP_SECONDS="0.2"),
+        stack.copy("notification", WEB_CONCURRENCY="2", NOTIFICATION_DISPATCH_SECONDS="0.2"),
+    ):
+        await three_workers_race(gateway, signup, admin)
+
+
+async def three_workers_race(
+    gateway: httpx.AsyncClient, signup: SignUp, admin: dict[str, str]
+) -> None:
     user = await signup()
     me = bearer(user["token"])
     flight = await create_flight(gateway, admin, days=9)

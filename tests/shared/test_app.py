@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request
@@ -64,6 +65,11 @@ def routes() -> APIRouter:
         await session.execute(
             text(f"DO $$ BEGIN RAISE EXCEPTION 'chosen' USING ERRCODE = '{sqlstate}'; END $$")
         )
+
+    @router.get("/raw-driver")
+    async def raw_driver() -> None:
+        # What a raw asyncpg connection (no SQLAlchemy wrapping) raises when Postgres is full.
+        raise asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")
 
     @router.get("/clash")
     async def clash() -> None:
@@ -280,6 +286,14 @@ async def test_a_transaction_postgres_rolled_back_is_a_retryable_503(
     client: httpx.AsyncClient, sqlstate: str
 ) -> None:
     response = await client.get("/rolled-back", params={"sqlstate": sqlstate})
+    assert_problem(response, 503, "SERVICE_UNAVAILABLE")
+    assert response.headers["retry-after"] == "1"
+
+
+async def test_a_full_database_seen_by_a_raw_driver_connection_is_a_503(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/raw-driver")
     assert_problem(response, 503, "SERVICE_UNAVAILABLE")
     assert response.headers["retry-after"] == "1"
 
