@@ -13,9 +13,7 @@ was. Releasing seat holds is best-effort after the commit (a hold runs out on it
 See README-saga.md.
 """
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -54,7 +52,6 @@ from booking_service.service import (
     lock_with_graph,
     utcnow,
 )
-from shared.background import Alarm, stop_if_cancelled
 from shared.db import autocommit
 from shared.events import Event, publish
 from shared.money import fmt
@@ -487,26 +484,3 @@ async def sweep_once(
         "expired": await expire_due_bookings(sessionmaker=sessionmaker, clients=clients),
         "cancelled": await drive_cancellations(sessionmaker=sessionmaker, clients=clients),
     }
-
-
-class Sweeper:
-    """Runs `sweep_once` every `interval` seconds, or sooner when woken."""
-
-    def __init__(self, job: Callable[[], Awaitable[object]], *, interval: float) -> None:
-        self.job = job
-        self.interval = interval
-        self._alarm = Alarm()
-
-    def wake(self) -> None:
-        self._alarm.wake()
-
-    async def run(self) -> None:
-        while True:
-            stop_if_cancelled()
-            try:
-                await self.job()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("booking sweep failed")
-            await self._alarm.sleep(self.interval)

@@ -19,7 +19,7 @@ from booking_service.clients import build_clients
 from booking_service.config import BookingSettings, get_settings
 from booking_service.models import outbox, processed_events
 from shared.app import create_app
-from shared.background import running
+from shared.background import Periodic, running
 from shared.events import Event, consumer_for, relay_for
 
 
@@ -35,7 +35,7 @@ def build_app(settings: BookingSettings | None = None) -> FastAPI:
         async def sweep() -> object:
             return await lifecycle.sweep_once(sessionmaker=sessionmaker, clients=state.clients)
 
-        sweeper = lifecycle.Sweeper(sweep, interval=settings.booking_sweep_seconds)
+        sweeper = Periodic(sweep, interval=settings.booking_sweep_seconds, name="booking-sweep")
 
         async def flight_cancelled(event: Event, session: AsyncSession) -> None:
             await lifecycle.on_flight_cancelled(event, session)

@@ -1,8 +1,5 @@
 """shared.http.ServiceClient against a real HTTP server on a local socket."""
 
-import asyncio
-import socket
-import struct
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -118,23 +115,6 @@ async def test_timeout_is_gateway_timeout(upstream: str) -> None:
         with pytest.raises(GatewayTimeout):
             await c.post("/slow", params={"k": k2, "s": 1.5})
         assert up.hits("/slow", k2) == 1  # POST without a key: one attempt
-
-
-@pytest.fixture
-async def resetting_server() -> AsyncIterator[str]:
-    """Accepts a connection, reads the request, and resets the connection (RST)."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1024)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.transport.abort()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.close()
-    await server.wait_closed()
 
 
 async def test_connection_reset_is_an_upstream_error_not_a_crash(resetting_server: str) -> None:

@@ -1,8 +1,6 @@
 """shared.http.AiohttpTransport: httpx's interface over aiohttp, against a real socket."""
 
 import asyncio
-import socket
-import struct
 from collections.abc import AsyncIterator
 
 import httpx
@@ -77,18 +75,8 @@ async def test_a_slow_answer_is_a_read_timeout(http: httpx.AsyncClient, upstream
         await http.get(f"{upstream}/slow", params={"s": 1}, timeout=0.2)
 
 
-async def test_a_reset_connection_is_a_transport_error(http: httpx.AsyncClient) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read(1024)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.transport.abort()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        with pytest.raises(httpx.TransportError):
-            await http.get(f"http://127.0.0.1:{port}/")
-    finally:
-        server.close()
-        await server.wait_closed()
+async def test_a_reset_connection_is_a_transport_error(
+    http: httpx.AsyncClient, resetting_server: str
+) -> None:
+    with pytest.raises(httpx.TransportError):
+        await http.get(f"{resetting_server}/")
