@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api_gateway.routes import resolve
+from api_gateway.routes import ROUTES, resolve
 from shared.errors import DomainError, Unauthorized, domain_error_response
 from shared.logging import request_id_var, user_id_var
 from shared.security import bearer_from_header
@@ -29,7 +29,7 @@ class ProxyDispatch:
     def __init__(self, app: ASGIApp, *, own_paths: frozenset[str]) -> None:
         self.app = app
         self.own_paths = own_paths
-        self.routes: dict[str, ProxiedRoute] = {}
+        self.routes = {service: ProxiedRoute(f"→{service}") for _, service in ROUTES}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.own_paths:
@@ -48,7 +48,7 @@ class ProxyDispatch:
         if client:
             await limits.check_address(client[0])
         route = resolve(scope["method"], scope.get("raw_path") or scope["path"])
-        scope["route"] = self.routes.setdefault(route.service, ProxiedRoute(f"→{route.service}"))
+        scope["route"] = self.routes[route.service]
         if not route.public:
             token = bearer_from_header(_header(scope, b"authorization"))
             if token is None:

@@ -53,8 +53,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await state.upstream.aclose()
-        await transport.aclose()
+        await state.upstream.aclose()  # closes the transport it shares with the proxy
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:

@@ -263,20 +263,16 @@ class Stack:
         wait_healthy([proc])
         return proc
 
-    @contextlib.contextmanager
-    def copy(self, name: str, **env: str) -> Iterator[Process]:
+    def copy(self, name: str, **env: str) -> contextlib.AbstractContextManager[Process]:
         """`start_copy`, stopped again at the end of the block (its connections freed)."""
-        proc = self.start_copy(name, **env)
-        try:
-            yield proc
-        finally:
-            proc.stop()
-            self.extra.remove(proc)
+        return self._stopped_after(self.start_copy(name, **env))
+
+    def side_gateway(self, name: str, **env: str) -> contextlib.AbstractContextManager[Process]:
+        """`start_gateway`, stopped again at the end of the block."""
+        return self._stopped_after(self.start_gateway(name, **env))
 
     @contextlib.contextmanager
-    def side_gateway(self, name: str, **env: str) -> Iterator[Process]:
-        """`start_gateway`, stopped again at the end of the block."""
-        proc = self.start_gateway(name, **env)
+    def _stopped_after(self, proc: Process) -> Iterator[Process]:
         try:
             yield proc
         finally:
