@@ -24,13 +24,14 @@ RUN pip install --no-deps . \
  && groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin app \
- && install -d -o app -g app -m 0700 /var/lib/flightbook/keys
+ && install -d -o app -g app -m 0700 /var/lib/flightbook/keys /var/lib/flightbook/service-keys
 
-# Non-root. The keys directory is where the auth service's signing key lives (a named volume
-# in docker-compose.yml, initialised with this ownership).
+# Non-root. The keys directories hold the auth service's signing key and the admin password,
+# and the services' key pairs (named volumes in docker-compose.yml, initialised with this
+# ownership).
 USER 10001:10001
 
 # auth, flight search, seats, booking, payment, discount, ticket, notification, gateway
 EXPOSE 3000 4000 5000 6000 7000 8000 9000 9100 8080
 
-CMD ["uvicorn", "api_gateway.main:app", "--host", "0.0.0.0", "--port", "8080", "--no-access-log"]
+CMD ["uvicorn", "api_gateway.main:app", "--http", "shared.serve:HttpProtocol", "--host", "0.0.0.0", "--port", "8080", "--no-access-log"]

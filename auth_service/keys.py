@@ -8,8 +8,6 @@ import base64
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from auth_service.config import AuthSettings
+from shared.keyfiles import read_or_create
 
 log = logging.getLogger("auth_service.keys")
 
@@ -85,23 +84,13 @@ class SigningKey:
         return f"SigningKey(kid={self.kid!r})"
 
 
-def _write_new_key(path: Path) -> SigningKey:
-    """Generate a key and publish it at `path` (0600) atomically; if another process won the
-    race, use its key instead."""
-    key = SigningKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".signing-key-")  # mode 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(key.private_pem())
-        try:
-            os.link(tmp, path)  # fails if the file appeared meanwhile: never overwrite a key
-        except FileExistsError:
-            return SigningKey.from_pem(path.read_bytes())
-    finally:
-        os.unlink(tmp)
-    log.warning("generated a new auth signing key at %s (development only)", path)
-    return key
+def _read_or_create(path: Path) -> SigningKey:
+    """The key at `path`, generated (0600) if missing; another process racing to create it
+    wins or loses cleanly (`shared.keyfiles`)."""
+    pem, created = read_or_create(path, lambda: SigningKey.generate().private_pem())
+    if created:
+        log.warning("generated a new auth signing key at %s (development only)", path)
+    return SigningKey.from_pem(pem)
 
 
 def load_signing_key(settings: AuthSettings) -> SigningKey:
@@ -116,4 +105,4 @@ def load_signing_key(settings: AuthSettings) -> SigningKey:
             "No auth signing key: set AUTH_SIGNING_KEY or AUTH_SIGNING_KEY_FILE "
             f"({path} does not exist)"
         )
-    return _write_new_key(path)
+    return _read_or_create(path)

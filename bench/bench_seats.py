@@ -296,11 +296,13 @@ async def seat_maps(
 
 
 def service_headers() -> dict[str, str]:
-    from shared.security import mint_service_token
-    from shared.settings import DEV_SERVICE_TOKEN_SECRET
+    """The booking service's token for the seat service, signed with its key as the seat
+    process finds it (SERVICE_KEYS_DIR, relative to the repository like the process's)."""
+    from shared.service_identity import ServiceIdentity
 
-    secret = os.environ.get("SERVICE_TOKEN_SECRET", DEV_SERVICE_TOKEN_SECRET)
-    return {"Authorization": f"Bearer {mint_service_token(secret=secret, service='booking')}"}
+    keys = ROOT / os.environ.get("SERVICE_KEYS_DIR", "var/service-keys")
+    token = ServiceIdentity(directory=keys, service="booking").mint("seat")
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def internal_calls(

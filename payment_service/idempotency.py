@@ -48,10 +48,10 @@ def check_key(key: str) -> str:
     return key
 
 
-def request_hash(secret: str, request: dict[str, Any]) -> str:
+def request_hash(secret: bytes, request: dict[str, Any]) -> str:
     """A keyed hash of the request (it may hold a card number: never stored in the clear)."""
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
-    return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
 
 
 def _now() -> datetime:

@@ -587,8 +587,10 @@ async def pay_with_key(
     request: PayRequest,
     idempotency_key: str | None,
     instance: str,
+    hash_key: bytes,
 ) -> idempotency.Response:
-    """`pay`, at most once per `Idempotency-Key` when the client sends one."""
+    """`pay`, at most once per `Idempotency-Key` when the client sends one. Requests are
+    compared by a hash keyed with `hash_key` (a card number is never stored in the clear)."""
 
     async def execute() -> idempotency.Response:
         status, payment = await pay(
@@ -608,7 +610,7 @@ async def pay_with_key(
         return await execute()
     key = idempotency.check_key(idempotency_key)
     digest = idempotency.request_hash(
-        settings.service_token_secret.get_secret_value(),
+        hash_key,
         {"path": instance, **request.model_dump(mode="json")},
     )
     return await idempotency.run_once(

@@ -22,7 +22,7 @@ from tenacity import (
 
 from shared.errors import BadGateway, GatewayTimeout, ServiceUnavailable
 from shared.logging import request_id_var
-from shared.security import ServiceTokens
+from shared.service_identity import ServiceIdentity
 
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 
@@ -141,13 +141,13 @@ class ServiceClient:
         *,
         name: str,
         base_url: str,
-        tokens: ServiceTokens,
+        identity: ServiceIdentity,
         timeout: float = 5.0,
         retries: int = 3,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
-        self.tokens = tokens
+        self.identity = identity
         self.retries = retries
         self.base_url = base_url.rstrip("/")
         self.timeout = httpx.Timeout(timeout).as_dict()
@@ -173,7 +173,10 @@ class ServiceClient:
         hdrs = dict(headers or {})
         if rid := request_id_var.get():
             hdrs["X-Request-ID"] = rid
-        token = user_token if user_token and "/internal/" not in path else self.tokens.get()
+        # Internal paths carry this service's token bound to the callee; public ones the
+        # user's own token, when the call is on the user's behalf.
+        internal = "/internal/" in path or not user_token
+        token = self.identity.token_for(self.name) if internal else user_token
         hdrs["Authorization"] = f"Bearer {token}"
         safe = method.upper() in IDEMPOTENT or any(k.lower() == "idempotency-key" for k in hdrs)
         attempts = self.retries if safe else 1
@@ -238,7 +241,7 @@ def service_client(state: Any, name: str) -> ServiceClient:
     return ServiceClient(
         name=name,
         base_url=settings.service_urls[name],
-        tokens=state.service_tokens,
+        identity=state.service_identity,
         timeout=settings.http_timeout_seconds,
         retries=settings.http_retries,
         transport=transports.get(name),

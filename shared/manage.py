@@ -4,6 +4,7 @@ check      wait briefly for Postgres and Redis; create the database if it is mis
 migrate    alembic upgrade head for every service (or --service NAME)
 downgrade  alembic downgrade for one service (--service NAME --revision REV)
 seed       load the demo data of every service that has some (idempotent)
+keys       make every service's key pair for service tokens, where missing (SERVICE_KEYS_DIR)
 dropdb     drop the database named by DATABASE_URL (used by the test harness)
 """
 
@@ -122,6 +123,15 @@ def seed() -> None:
         asyncio.run(module.seed())
 
 
+def keys(directory: Path) -> None:
+    """Every service's key pair, generated where missing (existing keys are kept)."""
+    from shared.service_identity import ensure_key_pair
+
+    made = [info.name for info in SERVICES if ensure_key_pair(directory, info.name)[1]]
+    if made:
+        print(f"generated service keys in {directory}: {', '.join(made)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.manage")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--service", required=True)
     p.add_argument("--revision", default="base")
     sub.add_parser("seed")
+    p = sub.add_parser("keys")
+    p.add_argument("--dir", type=Path, help="default: SERVICE_KEYS_DIR")
     sub.add_parser("dropdb")
     args = parser.parse_args(argv)
 
@@ -145,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         downgrade(args.service, args.revision)
     elif args.command == "seed":
         seed()
+    elif args.command == "keys":
+        from shared.settings import BaseServiceSettings
+
+        keys(args.dir or BaseServiceSettings().service_keys_dir)
     elif args.command == "dropdb":
         asyncio.run(drop_database(database_url()))
     return 0

@@ -2,9 +2,8 @@
 
 User access tokens are signed by the auth service alone (EdDSA, with a `kid`); everyone else
 only verifies them, with the public keys from the auth service's JWKS. Internal calls between
-services carry a short-lived service token (HS256 over a shared secret, its own audience and
-`typ`), which can never pass as a user token and vice versa: each verification pins its own
-algorithm, audience and type.
+services carry service tokens instead (`shared.service_identity`), which can never pass as a
+user token and vice versa: each verification pins its own key, audience and type.
 """
 
 import asyncio
@@ -21,9 +20,6 @@ from shared.errors import Forbidden, InvalidToken, ServiceUnavailable, Unauthori
 from shared.logging import user_id_var
 
 USER_TOKEN_ALGORITHMS = ["EdDSA"]
-SERVICE_TOKEN_ALGORITHM = "HS256"  # noqa: S105 (an algorithm name)
-SERVICE_AUDIENCE = "flightbook-internal"
-SERVICE_TOKEN_TTL = 60
 
 
 @dataclass(frozen=True)
@@ -200,51 +196,6 @@ class TokenVerifier:
             raise InvalidToken("Token subject is not a user") from exc
 
 
-def mint_service_token(*, secret: str, service: str) -> str:
-    now = int(time.time())
-    claims = {
-        "sub": f"service:{service}",
-        "aud": SERVICE_AUDIENCE,
-        "typ": "service",
-        "iat": now,
-        "exp": now + SERVICE_TOKEN_TTL,
-    }
-    return jwt.encode(claims, secret, algorithm=SERVICE_TOKEN_ALGORITHM)
-
-
-def verify_service_token(token: str, *, secret: str) -> str:
-    """A service token -> the calling service's name, or `InvalidToken`."""
-    try:
-        claims = jwt.decode(
-            token,
-            secret,
-            algorithms=[SERVICE_TOKEN_ALGORITHM],
-            audience=SERVICE_AUDIENCE,
-            options={"require": ["exp", "sub"]},
-        )
-    except jwt.PyJWTError as exc:
-        raise InvalidToken("Invalid service token") from exc
-    if claims.get("typ") != "service" or not str(claims["sub"]).startswith("service:"):
-        raise InvalidToken("Not a service token")
-    return str(claims["sub"]).removeprefix("service:")
-
-
-class ServiceTokens:
-    """Caches this service's own outgoing token until shortly before it expires."""
-
-    def __init__(self, *, secret: str, service: str) -> None:
-        self.secret = secret
-        self.service = service
-        self._token = ""
-        self._renew_at = 0.0
-
-    def get(self) -> str:
-        if time.monotonic() >= self._renew_at:
-            self._token = mint_service_token(secret=self.secret, service=self.service)
-            self._renew_at = time.monotonic() + SERVICE_TOKEN_TTL / 2
-        return self._token
-
-
 def bearer_token(request: Request) -> str | None:
     return bearer_from_header(request.headers.get("authorization"))
 
@@ -285,43 +236,3 @@ def ensure_self_or_admin(user: Principal, user_id: int | None) -> None:
     """A body or path `userId` must be the caller's own (admins excepted)."""
     if user_id is not None and user_id != user.user_id and not user.is_admin:
         raise Forbidden("userId does not match the authenticated user")
-
-
-class ServiceTokenCache:
-    """Service tokens already verified, until they expire: a caller sends the same token for
-    half its 60 s life, so one check serves every internal call it makes in that time."""
-
-    def __init__(self, *, size: int = 256) -> None:
-        self.size = size
-        self._verified: dict[str, tuple[str, float]] = {}
-
-    def verify(self, token: str, *, secret: str) -> str:
-        known = self._verified.get(token)
-        if known is not None and time.time() < known[1]:
-            return known[0]
-        service = verify_service_token(token, secret=secret)
-        if len(self._verified) >= self.size:
-            self._verified.clear()
-        expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
-        self._verified[token] = (service, float(expires_at))
-        return service
-
-
-async def calling_service(request: Request) -> str:
-    """Guards `/internal/` routes: a service token is required; a user token is refused."""
-    token = bearer_token(request)
-    if token is None:
-        raise Unauthorized("Missing service token")
-    state = request.app.state
-    secret = state.settings.service_token_secret.get_secret_value()
-    try:
-        return state.service_token_cache.verify(token, secret=secret)
-    except InvalidToken:
-        try:
-            await request.app.state.verifier.verify_access(token)
-        except InvalidToken:
-            raise InvalidToken("Invalid service token") from None
-        raise Forbidden("Internal endpoint: user tokens are not accepted") from None
-
-
-CallingService = Annotated[str, Depends(calling_service)]

@@ -52,8 +52,15 @@ SIGNING_KEY_FILE.write_bytes(
     )
 )
 
+# Every service's key pair for service tokens (shared.service_identity), made for this run.
+SERVICE_KEYS_DIR = TMP / "service-keys"
+# The seeded admin's password: this run's own, never one from the repository.
+ADMIN_PASSWORD = f"admin-{uuid.uuid4().hex}"
+
 TEST_ENV = {
     "ENVIRONMENT": "test",
+    "SERVICE_KEYS_DIR": str(SERVICE_KEYS_DIR),
+    "ADMIN_PASSWORD": ADMIN_PASSWORD,
     "DATABASE_URL": TEST_DATABASE_URL,
     "REDIS_URL": REDIS_URL,
     "REDIS_PREFIX": REDIS_PREFIX,

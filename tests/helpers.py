@@ -2,7 +2,11 @@
 
 import asyncio
 import inspect
+import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from shared.service_identity import ServiceIdentity
 
 
 async def eventually(
@@ -23,3 +27,14 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"not reached within {within:g} s: {check.__name__}")
         await asyncio.sleep(every)
+
+
+def service_token(caller: str, callee: str) -> str:
+    """A service token of `caller` for a call to `callee`, signed with the caller's key of this
+    test run (tests/conftest.py's SERVICE_KEYS_DIR), as the caller itself would mint it."""
+    identity = ServiceIdentity(directory=Path(os.environ["SERVICE_KEYS_DIR"]), service=caller)
+    return identity.mint(callee)
+
+
+def service_headers(caller: str, callee: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {service_token(caller, callee)}"}

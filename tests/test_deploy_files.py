@@ -9,6 +9,7 @@ import importlib
 import inspect
 import re
 import shlex
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL = (*SERVICES, GATEWAY)
 INFRA = {"postgres", "redis"}
 KEY_DIR = "/var/lib/flightbook/keys"
+SERVICE_KEY_DIR = "/var/lib/flightbook/service-keys"
+# Secrets the repository once shipped as development defaults: no deployment file may set them.
+PUBLISHED_SECRETS = ("dev-only-service-token-secret-change-me", "dev-only-admin-password")
 
 
 @cache
@@ -81,7 +85,8 @@ def procfile() -> dict[str, str]:
 
 
 def procfile_port_vars() -> set[str]:
-    return set(re.findall(r"\$\{(\w+_PORT):-\d+\}", (ROOT / "Procfile").read_text()))
+    """The variables the Procfile itself reads: ports and listening addresses."""
+    return set(re.findall(r"\$\{(\w+_(?:PORT|HOST)):-[^}]+\}", (ROOT / "Procfile").read_text()))
 
 
 # Read by uvicorn itself (its worker count), not by a settings class.
@@ -171,7 +176,7 @@ def test_compose_environment_matches_local_runs() -> None:
         ), name
         assert env["REDIS_URL"] == "redis://redis:6379/0", name
         assert env["JWKS_URL"] == f"http://auth:{SERVICES[0].port}/.well-known/jwks.json"
-        assert "SERVICE_TOKEN_SECRET" in env, name
+        assert env["SERVICE_KEYS_DIR"] == SERVICE_KEY_DIR, name
         assert "SERVICE_NAME" not in env, f"{name}: each service names itself"
         for info in SERVICES:
             assert env[info.url_env] == f"http://{info.name}:{info.port}", (name, info.url_env)
@@ -298,3 +303,42 @@ def test_procfile_runs_every_service_on_its_port() -> None:
         port = argv[argv.index("--port") + 1]
         assert port.endswith(f":-{info.port}}}"), (info.name, port)
         assert port.removesuffix(f":-{info.port}}}").removeprefix("${") in procfile_port_vars()
+
+
+def test_service_keys_are_mounted_by_every_service_that_signs_or_verifies() -> None:
+    mounting = {
+        name
+        for name, svc in compose()["services"].items()
+        for mount in svc.get("volumes") or []
+        if mount == f"service-keys:{SERVICE_KEY_DIR}"
+    }
+    assert mounting == {info.name for info in SERVICES} | {"migrate"}
+    assert "python -m shared.manage keys" in " ".join(service("migrate")["command"])
+
+
+@pytest.mark.parametrize("path", ["docker-compose.yml", "Procfile", ".env.example", "Makefile"])
+def test_no_deployment_file_carries_a_published_secret(path: str) -> None:
+    text = (ROOT / path).read_text()
+    for secret in PUBLISHED_SECRETS:
+        assert secret not in text, (path, secret)
+
+
+def test_the_local_run_exposes_only_the_gateway() -> None:
+    """Every service listens on loopback by default; the gateway is the one door."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        host = shlex.split(command)[shlex.split(command).index("--host") + 1]
+        expected = "${GATEWAY_HOST:-0.0.0.0}" if name == "gateway" else "${SERVICE_HOST:-127.0.0.1}"
+        assert host == expected, name
+
+
+def test_the_repository_holds_no_private_key() -> None:
+    """Keys are made per installation under var/ (ignored by git), never committed."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, tracked):
+        path = ROOT / name.decode()
+        if path.is_file() and not name.startswith(b"tests/"):
+            assert b"PRIVATE KEY-----" not in path.read_bytes(), name
+    assert "var/" in (ROOT / ".gitignore").read_text().split()

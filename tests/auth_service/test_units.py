@@ -15,12 +15,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from auth_service import passwords
-from auth_service.config import DEV_ADMIN_PASSWORD, AuthSettings
+from auth_service.config import PUBLISHED_ADMIN_PASSWORDS, AuthSettings
 from auth_service.keys import SigningKey, load_signing_key
 from auth_service.service import normalise_email
 from auth_service.tokens import hash_refresh_token, new_refresh_token
 
-PROD = {"environment": "production", "service_token_secret": "s" * 40}
+PROD = {"environment": "production"}
 
 
 def _pem(key: Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
@@ -121,12 +121,15 @@ def test_a_key_that_is_not_ed25519_is_refused(tmp_path: Path) -> None:
         load_signing_key(AuthSettings(auth_signing_key_file=path))
 
 
-def test_production_refuses_the_dev_admin_password() -> None:
-    with pytest.raises(ValidationError, match="ADMIN_PASSWORD"):
-        AuthSettings(**PROD)
-    with pytest.raises(ValidationError, match="ADMIN_PASSWORD"):
-        AuthSettings(**PROD, admin_password=DEV_ADMIN_PASSWORD)
+def test_the_published_admin_password_is_refused_outside_tests() -> None:
+    (published,) = PUBLISHED_ADMIN_PASSWORDS
+    for environment in ("production", "development"):
+        with pytest.raises(ValidationError, match="ADMIN_PASSWORD"):
+            AuthSettings(environment=environment, admin_password=published)
+    assert AuthSettings(environment="test", admin_password=published).admin_password
     assert AuthSettings(**PROD, admin_password="a real password").environment == "production"
+    # Unset, it is read from ADMIN_PASSWORD_FILE (generated outside production).
+    assert AuthSettings(**PROD, admin_password=None).admin_password is None
     with pytest.raises(ValidationError, match="at least 8"):
         AuthSettings(admin_password="short")
 

@@ -29,8 +29,7 @@ from payment_service.config import PaymentSettings
 from payment_service.main import build_app as build_payment_app
 from seat_service.config import SeatSettings
 from seat_service.main import build_app as build_seat_app
-from shared.security import mint_service_token
-from shared.settings import DEV_SERVICE_TOKEN_SECRET
+from tests import helpers
 from tests.conftest import REDIS_PREFIX, app_client
 
 SUCCESS_CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "123"}
@@ -363,7 +362,6 @@ def new_user(make_token: Callable[..., str]) -> Callable[..., tuple[int, dict[st
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def service_headers() -> dict[str, str]:
-    token = mint_service_token(secret=DEV_SERVICE_TOKEN_SECRET, service="payment")
-    return {"Authorization": f"Bearer {token}"}
+    return helpers.service_headers("payment", "booking")

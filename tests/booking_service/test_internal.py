@@ -1,5 +1,6 @@
 """The internal routes other services use: reading a booking, and repricing it (discounts)."""
 
+from tests import helpers
 from tests.booking_service.harness import SUCCESS_CARD, new_flight
 from tests.booking_service.test_create_booking import problem
 
@@ -23,7 +24,9 @@ async def test_a_discount_reprices_a_pending_booking_and_pay_must_match(
     booking = await stack.booked(headers, await new_flight(), "13A")
     url = f"/internal/bookings/{booking['id']}/discount"
     r = await stack.bookings.post(
-        url, json={"code": "FLY100", "discount": "100.00"}, headers=service_headers
+        url,
+        json={"code": "FLY100", "discount": "100.00"},
+        headers=helpers.service_headers("discount", "booking"),
     )
     assert r.status_code == 200, r.text
     applied = r.json()
@@ -34,11 +37,15 @@ async def test_a_discount_reprices_a_pending_booking_and_pay_must_match(
     assert b["amountDue"] == "4824.00"
     # The same code again is harmless; another code is refused.
     r = await stack.bookings.post(
-        url, json={"code": "FLY100", "discount": "100.00"}, headers=service_headers
+        url,
+        json={"code": "FLY100", "discount": "100.00"},
+        headers=helpers.service_headers("discount", "booking"),
     )
     assert r.status_code == 200
     r = await stack.bookings.post(
-        url, json={"code": "SAVE200", "discount": "200.00"}, headers=service_headers
+        url,
+        json={"code": "SAVE200", "discount": "200.00"},
+        headers=helpers.service_headers("discount", "booking"),
     )
     problem(r, 409, "DISCOUNT_ALREADY_APPLIED")
     # The old amount no longer pays; the new one does.
@@ -48,7 +55,9 @@ async def test_a_discount_reprices_a_pending_booking_and_pay_must_match(
     assert r.json()["amount"] == "4824.00"
     # A paid booking is not repriced.
     r = await stack.bookings.post(
-        url, json={"code": "FLY100", "discount": "100.00"}, headers=service_headers
+        url,
+        json={"code": "FLY100", "discount": "100.00"},
+        headers=helpers.service_headers("discount", "booking"),
     )
     problem(r, 409, "BOOKING_NOT_PENDING")
 
@@ -59,7 +68,7 @@ async def test_a_discount_larger_than_the_fare_is_refused(stack, new_user, servi
     r = await stack.bookings.post(
         f"/internal/bookings/{booking['id']}/discount",
         json={"code": "HUGE", "discount": "5000.00"},
-        headers=service_headers,
+        headers=helpers.service_headers("discount", "booking"),
     )
     problem(r, 422, "DISCOUNT_TOO_LARGE")
 

@@ -1,28 +1,28 @@
 """`/internal/` endpoints: a user token is refused (403) by a service, never routed (404) by
-the gateway, and a service token is accepted.
+the gateway, and a service token of an allowed caller is accepted.
 
-No service has an `/internal/` route of its own yet, so the service side is a minimal app
-built the way every service is (`shared.app.create_app`, the `CallingService` guard), verifying
-user tokens with the real auth service's JWKS.
+The service side of the first test is a minimal app built the way every service is
+(`shared.app.create_app`, the `internal_caller` guard), verifying user tokens with the real
+auth service's JWKS; tests/e2e/test_service_identity.py covers the real services.
 """
 
 from collections.abc import AsyncIterator
+from typing import Annotated
 
 import httpx
 import pytest
 from fastapi import APIRouter
 
 from shared.app import create_app
-from shared.security import CallingService, mint_service_token
+from shared.service_identity import internal_caller
 from shared.settings import BaseServiceSettings
 from tests.conftest import app_client
 from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
+from tests.helpers import service_token
 
 pytestmark = pytest.mark.e2e
-
-SECRET = "e2e-service-token-secret-0123456789abcdef"
 
 
 @pytest.fixture
@@ -30,13 +30,14 @@ async def internal_service(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     router = APIRouter()
 
     @router.get("/internal/holds/{hold_id}")
-    async def internal_hold(hold_id: int, caller: CallingService) -> dict[str, object]:
+    async def internal_hold(
+        hold_id: int, caller: Annotated[str, internal_caller("booking")]
+    ) -> dict[str, object]:
         return {"holdId": hold_id, "caller": caller}
 
     settings = BaseServiceSettings(
-        service_name="internal-test",
+        service_name="seat",
         jwks_url=f"{stack.services['auth'].url}/.well-known/jwks.json",
-        service_token_secret=SECRET,
     )
     app = create_app(settings=settings, title="t", routers=[router], uses_database=False)
     async for client in app_client(app):
@@ -50,18 +51,28 @@ async def test_user_token_on_internal_path_is_403_at_a_service(
     response = await internal_service.get("/internal/holds/1", headers=bearer(user["token"]))
     assert_problem(response, 403, "FORBIDDEN")
     assert_problem(await internal_service.get("/internal/holds/1"), 401)
-    service_token = mint_service_token(secret=SECRET, service="booking")
-    ok = await internal_service.get("/internal/holds/1", headers=bearer(service_token))
+    ok = await internal_service.get(
+        "/internal/holds/1", headers=bearer(service_token("booking", "seat"))
+    )
     assert ok.status_code == 200 and ok.json() == {"holdId": 1, "caller": "booking"}
+    # Another service, or the right one with a token minted for someone else: refused.
+    other = await internal_service.get(
+        "/internal/holds/1", headers=bearer(service_token("payment", "seat"))
+    )
+    assert_problem(other, 403, "FORBIDDEN")
+    elsewhere = await internal_service.get(
+        "/internal/holds/1", headers=bearer(service_token("booking", "payment"))
+    )
+    assert_problem(elsewhere, 401)
 
 
 async def test_internal_paths_are_404_through_the_gateway_whatever_the_token(
     gateway: httpx.AsyncClient, signup: SignUp
 ) -> None:
     user = await signup()
-    service_token = mint_service_token(secret=SECRET, service="booking")
+    token = service_token("booking", "seat")
     for path in ("/internal/holds/1", "/api/seats/internal/holds/1", "/api/auth/internal/users"):
-        for headers in ({}, bearer(user["token"]), bearer(service_token)):
+        for headers in ({}, bearer(user["token"]), bearer(token)):
             for method in ("GET", "POST", "DELETE"):
                 response = await gateway.request(method, path, headers=headers)
                 assert_problem(response, 404, "NOT_FOUND")

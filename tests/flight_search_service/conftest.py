@@ -18,9 +18,8 @@ from flight_search_service.main import build_app
 from flight_search_service.models import Availability, Flight
 from flight_search_service.schedule import ScheduledFlight, make_flight, point
 from flight_search_service.service import insert_flights
-from shared.security import mint_service_token
-from shared.settings import DEV_SERVICE_TOKEN_SECRET
 from tests.conftest import REDIS_PREFIX, app_client
+from tests.helpers import service_headers
 
 # Flight numbers made by tests: "ZZ" + a counter, never clashing with the demo schedule.
 _numbers = itertools.count(1)
@@ -125,7 +124,7 @@ def admin(make_token: Callable[..., str]) -> dict[str, str]:
 
 @pytest.fixture
 def service_auth() -> dict[str, str]:
-    return bearer(mint_service_token(secret=DEV_SERVICE_TOKEN_SECRET, service="booking"))
+    return service_headers("booking", "flight-search")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tests import helpers
 from tests.booking_service.harness import (
     DECLINE_CARD,
     NO_FUNDS_CARD,
@@ -219,11 +220,12 @@ async def test_the_events_reach_the_streams(stack, new_user):
     await eventually(both)
 
 
-async def test_the_booking_service_reads_a_payment(stack, new_user, service_headers):
+async def test_the_booking_service_reads_a_payment(stack, new_user):
     _, headers = new_user()
     booking = await stack.paid(headers, await new_flight(), "23A")
     r = await stack.payments.get(
-        f"/internal/payments/{booking['paymentId']}", headers=service_headers
+        f"/internal/payments/{booking['paymentId']}",
+        headers=helpers.service_headers("booking", "payment"),
     )
     assert r.status_code == 200 and r.json()["status"] == "SUCCEEDED"
     problem(

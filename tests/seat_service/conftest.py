@@ -3,9 +3,11 @@ the auth service's JWKS (the real auth app, in-process), and a stand-in flight s
 that answers GET /internal/flights/{id} from `catalog`."""
 
 import itertools
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,8 +17,9 @@ from fastapi import FastAPI, Header, HTTPException
 from seat_service.config import SeatSettings
 from seat_service.main import build_app
 from seat_service.service import upsert_flight
-from shared.security import InvalidToken, mint_service_token, verify_service_token
-from shared.settings import DEV_SERVICE_TOKEN_SECRET
+from shared.security import InvalidToken
+from shared.service_identity import ServiceIdentity
+from tests import helpers
 from tests.conftest import REDIS_PREFIX, app_client
 
 # Far above the ids the real flight search app hands out to other tests in the same run
@@ -68,14 +71,19 @@ def flight_document(
 
 
 def flight_search_stub() -> FastAPI:
+    """The flight search service's internal flight documents, checking service tokens the way
+    the real one does."""
     stub = FastAPI()
+    flight_search_identity = ServiceIdentity(
+        directory=Path(os.environ["SERVICE_KEYS_DIR"]), service="flight-search"
+    )
 
     @stub.get("/internal/flights/{flight_id}")
     async def flight(flight_id: int, authorization: str = Header("")) -> dict[str, Any]:
         try:
-            verify_service_token(
-                authorization.removeprefix("Bearer "), secret=DEV_SERVICE_TOKEN_SECRET
-            )
+            caller = flight_search_identity.verify(authorization.removeprefix("Bearer "))
+            if caller != "seat":
+                raise InvalidToken("not the seat service")
         except InvalidToken:
             raise HTTPException(403, "service token required") from None
         if flight_id not in catalog:
@@ -142,10 +150,9 @@ def new_user(make_token: Callable[..., str]) -> Callable[..., tuple[int, dict[st
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def service_headers() -> dict[str, str]:
-    token = mint_service_token(secret=DEV_SERVICE_TOKEN_SECRET, service="booking")
-    return {"Authorization": f"Bearer {token}"}
+    return helpers.service_headers("booking", "seat")
 
 
 @pytest.fixture

@@ -1,27 +1,29 @@
 """shared.http.ServiceClient against a real HTTP server on a local socket."""
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
 from shared.errors import BadGateway, GatewayTimeout, ServiceUnavailable
 from shared.http import ServiceClient
 from shared.logging import request_id_var
-from shared.security import ServiceTokens, verify_service_token
+from shared.service_identity import ServiceIdentity
 from tests.shared import upstream as up
 from tests.shared.conftest import free_port
 
-SECRET = "test-service-secret-0123456789abcdef"
+KEYS = Path(os.environ["SERVICE_KEYS_DIR"])
 
 
 @asynccontextmanager
 async def client(base_url: str, **kw: object) -> AsyncIterator[ServiceClient]:
     c = ServiceClient(
-        name="upstream",
+        name="seat",
         base_url=base_url,
-        tokens=ServiceTokens(secret=SECRET, service="booking"),
+        identity=ServiceIdentity(directory=KEYS, service="booking"),
         **kw,  # type: ignore[arg-type]
     )
     try:
@@ -143,7 +145,8 @@ async def test_internal_paths_carry_the_service_token(upstream: str) -> None:
         public_as_service = (await c.get("/echo")).json()
     scheme, token = internal["authorization"].split(" ")
     assert scheme == "Bearer"
-    assert verify_service_token(token, secret=SECRET) == "booking"
+    seat = ServiceIdentity(directory=KEYS, service="seat")
+    assert seat.verify(token) == "booking"  # minted for the callee
     assert public_as_user["authorization"] == "Bearer a.user.token"
     _, token = public_as_service["authorization"].split(" ")
-    assert verify_service_token(token, secret=SECRET) == "booking"
+    assert seat.verify(token) == "booking"

@@ -1,11 +1,11 @@
-"""shared.security: user tokens via the JWKS of a real HTTP server, service tokens, and the
-dependencies that guard public and `/internal/` routes."""
+"""shared.security: user tokens via the JWKS of a real HTTP server, and the dependencies that
+guard public and `/internal/` routes (service tokens: tests/shared/test_service_identity.py)."""
 
 import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import jwt
@@ -13,24 +13,22 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, FastAPI
 from jwt.algorithms import OKPAlgorithm
-from pydantic import SecretStr
 
 from shared.app import create_app
 from shared.errors import Forbidden, ServiceUnavailable
 from shared.security import (
     AdminUser,
-    CallingService,
     CurrentUser,
     JwksKeys,
     Principal,
     ensure_self_or_admin,
-    mint_service_token,
 )
+from shared.service_identity import internal_caller
 from shared.settings import BaseServiceSettings
+from tests.helpers import service_token
 from tests.shared import upstream as up
 from tests.shared.conftest import free_port, serve
 
-SECRET = "security-test-service-secret-0123456789"
 KEY_A = Ed25519PrivateKey.generate()
 KEY_B = Ed25519PrivateKey.generate()
 
@@ -86,13 +84,12 @@ def build_app(upstream: str) -> FastAPI:
         return {"userId": user.user_id}
 
     @router.get("/internal/ping")
-    async def ping(service: CallingService) -> dict[str, str]:
+    async def ping(service: Annotated[str, internal_caller("booking")]) -> dict[str, str]:
         return {"service": service}
 
     settings = BaseServiceSettings(
-        service_name="security-test",
+        service_name="seat",
         jwks_url=f"{upstream}/jwks?k={uuid.uuid4().hex}",
-        service_token_secret=SecretStr(SECRET),
     )
     return create_app(settings=settings, title="t", routers=[router], uses_database=False)
 
@@ -110,7 +107,7 @@ async def test_user_token_reaches_public_routes(client: httpx.AsyncClient) -> No
 
 
 async def test_service_token_is_accepted_on_internal_routes(client: httpx.AsyncClient) -> None:
-    token = mint_service_token(secret=SECRET, service="booking")
+    token = service_token("booking", "seat")
     response = await client.get("/internal/ping", headers=bearer(token))
     assert response.status_code == 200
     assert response.json() == {"service": "booking"}
@@ -143,15 +140,18 @@ async def test_missing_or_garbage_tokens_are_401(
         assert response.json()["code"] in ("UNAUTHORIZED", "INVALID_TOKEN")
 
 
-async def test_service_token_signed_with_another_secret_is_401(
+async def test_service_token_for_another_callee_is_401_and_another_caller_403(
     client: httpx.AsyncClient,
 ) -> None:
-    token = mint_service_token(secret="another-secret-0123456789abcdefghij", service="booking")
+    token = service_token("booking", "payment")
     assert (await client.get("/internal/ping", headers=bearer(token))).status_code == 401
+    token = service_token("discount", "seat")
+    response = await client.get("/internal/ping", headers=bearer(token))
+    assert response.status_code == 403 and response.json()["code"] == "FORBIDDEN"
 
 
 async def test_service_token_is_not_a_user_token(client: httpx.AsyncClient) -> None:
-    token = mint_service_token(secret=SECRET, service="booking")
+    token = service_token("booking", "seat")
     response = await client.get("/me", headers=bearer(token))
     assert response.status_code == 401
     assert response.json()["code"] == "INVALID_TOKEN"
@@ -168,7 +168,10 @@ async def test_service_token_is_not_a_user_token(client: httpx.AsyncClient) -> N
         pytest.param(lambda: user_token(key=KEY_B), id="other-key-same-kid"),
         pytest.param(lambda: user_token(key=KEY_B, kid="unknown"), id="unknown-kid"),
         pytest.param(lambda: user_token(key=None, algorithm="none"), id="alg-none"),
-        pytest.param(lambda: user_token(key=SECRET, algorithm="HS256"), id="hs256"),
+        pytest.param(
+            lambda: user_token(key="hs256-secret-0123456789abcdef0123", algorithm="HS256"),
+            id="hs256",
+        ),
         pytest.param(lambda: user_token(sub="service:booking"), id="non-user-sub"),
         pytest.param(lambda: user_token(exp=None), id="no-exp"),
     ],

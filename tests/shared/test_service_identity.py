@@ -1,0 +1,96 @@
+"""shared.service_identity: per-service Ed25519 keys, tokens bound to their callee."""
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+
+from shared.errors import InvalidToken
+from shared.service_identity import ServiceIdentity, ensure_key_pair
+
+
+def identity(directory: Path, service: str, **kw: bool) -> ServiceIdentity:
+    return ServiceIdentity(directory=directory, service=service, **kw)
+
+
+def test_a_token_names_its_caller_to_the_callee_it_was_minted_for(tmp_path: Path) -> None:
+    booking, seat = identity(tmp_path, "booking"), identity(tmp_path, "seat")
+    assert seat.verify(booking.token_for("seat")) == "booking"
+    with pytest.raises(InvalidToken):
+        identity(tmp_path, "payment").verify(booking.token_for("seat"))
+
+
+def test_keys_are_generated_once_private_0600_and_public_beside_it(tmp_path: Path) -> None:
+    first, created = ensure_key_pair(tmp_path, "booking")
+    again, created_again = ensure_key_pair(tmp_path, "booking")
+    assert created and not created_again
+    assert first.private_bytes_raw() == again.private_bytes_raw()
+    assert stat.S_IMODE(os.stat(tmp_path / "booking.key").st_mode) == 0o600
+    assert (tmp_path / "booking.pub").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+
+
+def test_production_never_generates_a_key(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="No service key"):
+        identity(tmp_path, "booking", generate=False).mint("seat")
+    assert not (tmp_path / "booking.key").exists()
+
+
+def test_a_caller_cannot_speak_for_another_service(tmp_path: Path) -> None:
+    booking, seat = identity(tmp_path, "booking"), identity(tmp_path, "seat")
+    identity(tmp_path, "payment").mint("seat")  # the payment service has a key too
+    now = int(time.time())
+    claims = {
+        "iss": "service:payment",
+        "sub": "service:payment",
+        "aud": "service:seat",
+        "typ": "service",
+        "iat": now,
+        "exp": now + 60,
+    }
+    forged = jwt.encode(claims, booking.private_key, algorithm="EdDSA", headers={"kid": "payment"})
+    with pytest.raises(InvalidToken):
+        seat.verify(forged)
+
+
+@pytest.mark.parametrize("kid", ["../booking", "/etc/passwd", "BOOKING", "", "a" * 40])
+def test_a_key_id_never_reaches_the_file_system(tmp_path: Path, kid: str) -> None:
+    token = jwt.encode({"exp": int(time.time()) + 60}, "k" * 32, headers={"kid": kid})
+    with pytest.raises(InvalidToken):
+        identity(tmp_path, "seat").verify(token)
+
+
+def test_expired_and_hs256_tokens_are_refused(tmp_path: Path) -> None:
+    booking, seat = identity(tmp_path, "booking"), identity(tmp_path, "seat")
+    now = int(time.time())
+    claims = {
+        "iss": "service:booking",
+        "sub": "service:booking",
+        "aud": "service:seat",
+        "typ": "service",
+        "iat": now - 120,
+        "exp": now - 60,
+    }
+    expired = jwt.encode(claims, booking.private_key, algorithm="EdDSA", headers={"kid": "booking"})
+    hs256 = jwt.encode({**claims, "exp": now + 60}, "s" * 32, headers={"kid": "booking"})
+    for token in (expired, hs256):
+        with pytest.raises(InvalidToken):
+            seat.verify(token)
+
+
+def test_a_replaced_key_is_picked_up(tmp_path: Path) -> None:
+    seat = identity(tmp_path, "seat")
+    assert seat.verify(identity(tmp_path, "booking").mint("seat")) == "booking"
+    for name in ("booking.key", "booking.pub"):
+        (tmp_path / name).unlink()
+    time.sleep(1.1)  # an unknown signature looks at the disk again at most once a second
+    assert seat.verify(identity(tmp_path, "booking").mint("seat")) == "booking"
+
+
+def test_derived_secrets_differ_by_purpose_and_service(tmp_path: Path) -> None:
+    booking, payment = identity(tmp_path, "booking"), identity(tmp_path, "payment")
+    assert booking.derived_secret("a") == booking.derived_secret("a")
+    assert booking.derived_secret("a") != booking.derived_secret("b")
+    assert booking.derived_secret("a") != payment.derived_secret("a")
