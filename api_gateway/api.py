@@ -1,46 +1,47 @@
-"""The gateway's own endpoints: health, readiness and the merged docs."""
+"""The gateway's own endpoints: the services' status, its metrics and the merged docs.
 
-import asyncio
+Its `/health` (liveness) and `/ready` (its Redis reachable) are the kit's, like every service's.
+"""
+
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api_gateway.health import health_report, service_states
 from api_gateway.openapi import Doc, fetch_docs, merge_openapi
+from shared.errors import NotFound
 
 # The gateway's own endpoints; every other path is forwarded by `api_gateway.dispatch`.
 router = APIRouter()
 
 
-@router.get("/health", summary="The gateway and every service's liveness")
-async def health(request: Request) -> dict[str, Any]:
-    state = request.app.state
-    states = await service_states(
-        state.upstream,
-        state.settings.service_urls,
-        wait_seconds=state.settings.gateway_health_timeout_seconds,
-    )
-    return health_report(states)
-
-
-@router.get("/ready", summary="Ready: every service up and Redis reachable")
-async def ready(request: Request) -> JSONResponse:
+@router.get("/status", summary="Every service's liveness, as the gateway sees it (cached)")
+async def status(request: Request) -> dict[str, Any]:
     state = request.app.state
     settings = state.settings
-    states = await service_states(
-        state.upstream, settings.service_urls, wait_seconds=settings.gateway_health_timeout_seconds
-    )
-    try:
-        await asyncio.wait_for(state.redis.ping(), timeout=settings.gateway_health_timeout_seconds)
-        redis = "ok"
-    except Exception as exc:  # any failure means not ready
-        redis = f"error: {type(exc).__name__}"
-    report = health_report(states)
-    ok = report["status"] == "ok" and redis == "ok"
-    report.update(status="ok" if ok else "unavailable", checks={"redis": redis})
-    return JSONResponse(report, status_code=200 if ok else 503)
+
+    async def probe_round() -> dict[str, Any]:
+        states = await service_states(
+            state.upstream,
+            settings.service_urls,
+            wait_seconds=settings.gateway_health_timeout_seconds,
+        )
+        return health_report(states)
+
+    return await state.status_cache.get(probe_round)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """The gateway's Prometheus metrics, for its scrapers only: to anyone else there is no
+    such path (the gateway is the public face; its metrics are internal)."""
+    client = request.client.host if request.client else None
+    if not request.app.state.metrics_readers.allows(client):
+        raise NotFound("No such path")
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/openapi.json", include_in_schema=False)

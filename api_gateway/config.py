@@ -12,8 +12,18 @@ class GatewaySettings(BaseServiceSettings):
     gateway_connect_timeout_seconds: float = 3.0
     # Pooled connections to each service; a request waits for one at most the connect timeout.
     gateway_upstream_connections_per_service: int = 100
-    # `GET /health` asks every service with this timeout.
+    # `GET /status` asks every service's `/health` with this timeout, and keeps the answer
+    # this long (however often it is asked, the services are probed at most that often).
     gateway_health_timeout_seconds: float = 2.0
+    gateway_status_cache_seconds: float = 5.0
+    # Request bodies: at most this many bytes (413), received within this many seconds (408),
+    # both before an upstream connection is taken. At least the largest `max_body_size` a
+    # service route declares, or that route cannot be reached through the gateway.
+    gateway_max_body_bytes: int = 65_536
+    gateway_body_timeout_seconds: float = 10.0
+    # Client addresses (comma list, CIDRs, or "*") that may read the gateway's own `/metrics`;
+    # to everyone else it does not exist (404). Behind a trusted proxy, the address it forwards.
+    gateway_metrics_allow_ips: str = "127.0.0.1,::1"
     # The merged OpenAPI document is rebuilt at most this often.
     gateway_openapi_cache_seconds: float = 60.0
 

@@ -1,7 +1,15 @@
-"""The gateway's view of the system: every service's `/health`, asked concurrently."""
+"""The gateway's view of the system (`GET /status`): every service's `/health`, asked
+concurrently, at most once every few seconds however often it is asked.
+
+The gateway's own `/health` is its liveness alone (the kit's): a liveness probe must be cheap
+and must not fail because something behind the gateway did, and a public route that calls nine
+services on every hit is an amplifier.
+"""
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -43,3 +51,32 @@ def health_report(states: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
+
+
+Report = dict[str, Any]
+
+
+class StatusCache:
+    """The last report, kept `ttl` seconds; a round of probes is shared by everyone who asks
+    while it runs (single flight), and finishes even if the one who started it goes away."""
+
+    def __init__(self, *, ttl: float) -> None:
+        self.ttl = ttl
+        self._report: Report | None = None
+        self._expires = 0.0
+        self._round: asyncio.Future[Report] | None = None
+
+    async def get(self, probe_round: Callable[[], Awaitable[Report]]) -> Report:
+        if self._report is not None and time.monotonic() < self._expires:
+            return self._report
+        if self._round is None:
+            self._round = asyncio.ensure_future(self._refresh(probe_round))
+        return await asyncio.shield(self._round)
+
+    async def _refresh(self, probe_round: Callable[[], Awaitable[Report]]) -> Report:
+        try:
+            report = {**await probe_round(), "checkedAt": datetime.now(UTC).isoformat()}
+            self._report, self._expires = report, time.monotonic() + self.ttl
+            return report
+        finally:
+            self._round = None

@@ -8,9 +8,11 @@ import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 
+from api_gateway.access import AddressList
 from api_gateway.api import router
 from api_gateway.config import GatewaySettings, get_settings
 from api_gateway.dispatch import ProxyDispatch
+from api_gateway.health import StatusCache
 from api_gateway.openapi import OpenApiCache
 from api_gateway.proxy import Proxy
 from api_gateway.ratelimit import GatewayRateLimits
@@ -21,7 +23,7 @@ from shared.ratelimit import LeasedLimiter
 # FastAPI's own docs would describe only the gateway: the merged ones replace them.
 _FASTAPI_DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 # The paths the gateway answers itself; every other one is proxied (`ProxyDispatch`).
-OWN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs"})
+OWN_PATHS = frozenset({"/health", "/ready", "/status", "/metrics", "/openapi.json", "/docs"})
 
 
 @asynccontextmanager
@@ -40,8 +42,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout=settings.gateway_upstream_timeout_seconds,
         connect_timeout=settings.gateway_connect_timeout_seconds,
     )
-    # Health probes and the merged docs: a few calls now and then, a plain httpx client.
+    # Status probes and the merged docs: a few calls now and then, a plain httpx client.
     state.upstream = httpx.AsyncClient(transport=transport, trust_env=False)
+    state.status_cache = StatusCache(ttl=settings.gateway_status_cache_seconds)
+    state.metrics_readers = AddressList(settings.gateway_metrics_allow_ips)
     state.rate_limits = GatewayRateLimits(
         limiter=LeasedLimiter(state.redis),
         keys=state.keys,
@@ -64,12 +68,16 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         uses_database=False,
         lifespan=lifespan,
         inner=[Middleware(ProxyDispatch, own_paths=OWN_PATHS)],
+        # Read whole before anything is forwarded: a slow client never holds an upstream
+        # connection (nor a load-shedding turn).
+        max_body_bytes=settings.gateway_max_body_bytes,
+        body_timeout=settings.gateway_body_timeout_seconds,
     )
     app.openapi_url = app.docs_url = app.redoc_url = None
     routes = app.router.routes
     routes[:] = [r for r in routes if getattr(r, "path", None) not in _FASTAPI_DOCS]
-    # The first matching route wins: the gateway's `/health`, `/ready`, `/openapi.json` and
-    # `/docs` go before the kit's plain `/health` and `/ready` (its `/metrics` stays).
+    # The first matching route wins: the gateway's `/metrics` (its scrapers only) goes before
+    # the kit's; `/health` and `/ready` are the kit's.
     app.include_router(router)
     routes.insert(0, routes.pop())
     return app

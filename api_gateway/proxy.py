@@ -1,8 +1,10 @@
 """Forwarding one request to a service and streaming its answer back.
 
 The header rules are plain functions over raw `(name, value)` byte pairs so they can be tested
-without HTTP; `Proxy.forward` is the only part that does I/O. Bodies are streamed both ways:
-the request body goes out as it arrives, the response goes back chunk by chunk, undecoded.
+without HTTP; `Proxy.forward` is the only part that does I/O. The request body has been read
+whole before the request gets here (bounded in size and time by the kit, `shared.limits`), so
+a slow client never holds an upstream connection: it goes out in one piece with its length.
+The response goes back chunk by chunk, undecoded.
 
 `Proxy.forward` speaks ASGI directly and hands an `httpx.Request` straight to the transport:
 a proxy needs none of what `httpx.AsyncClient.send` adds (cookies, auth, redirects, default
@@ -14,10 +16,9 @@ tests swap in an `httpx.MockTransport`.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 
 import httpx
-from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from shared.errors import BadGateway, BadRequest, GatewayTimeout, ServiceUnavailable
@@ -104,23 +105,16 @@ def has_body(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return any(n.lower() in (b"content-length", b"transfer-encoding") for n, _ in headers)
 
 
-class _RequestBody(httpx.AsyncByteStream):
-    """The client's request body, read from ASGI `receive` as the upstream call sends it."""
-
-    def __init__(self, receive: Receive) -> None:
-        self.receive = receive
-        self.client_gone = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                self.client_gone = True
-                raise ClientDisconnect
-            if body := message.get("body", b""):
-                yield body
-            if not message.get("more_body", False):
-                return
+async def read_body(receive: Receive) -> bytes:
+    """The request body (already in memory: `shared.limits` read it, whole and bounded)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise BadRequest("The client went away while sending the body")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 class Proxy:
@@ -160,11 +154,15 @@ class Proxy:
             request_id=request_id,
         )
         headers.append((b"host", url.netloc))
-        body = _RequestBody(receive) if has_body(raw_headers) else None
+        body = await read_body(receive) if has_body(raw_headers) else None
         request = httpx.Request(
-            scope["method"], url, headers=headers, stream=body, extensions={"timeout": self.timeout}
+            scope["method"],
+            url,
+            headers=headers,
+            content=body,
+            extensions={"timeout": self.timeout},
         )
-        response = await self._send(request, service, body)
+        response = await self._send(request, service)
         try:
             await send(
                 {
@@ -182,9 +180,7 @@ class Proxy:
         finally:
             await response.aclose()
 
-    async def _send(
-        self, request: httpx.Request, service: str, body: _RequestBody | None
-    ) -> httpx.Response:
+    async def _send(self, request: httpx.Request, service: str) -> httpx.Response:
         try:
             return await self.transport.handle_async_request(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -198,9 +194,7 @@ class Proxy:
                 f"The {service} service did not answer within {self.timeout['read']:g} s",
                 service=service,
             ) from None
-        except (httpx.HTTPError, ClientDisconnect, OSError) as exc:
-            if body is not None and body.client_gone:
-                raise BadRequest("The client went away while sending the body") from None
+        except (httpx.HTTPError, OSError) as exc:
             log.warning("%s failed: %s", service, type(exc).__name__)
             raise BadGateway(f"The {service} service answered badly", service=service) from None
 

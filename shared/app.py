@@ -1,8 +1,10 @@
 """`create_app()`: every service's FastAPI app is built here, the same way.
 
-It wires the request-id / access-log / metrics middleware, the problem+json error handlers,
-`/health`, `/ready` and `/metrics`, and the resources (database, Redis, token verifier,
-service token) that live for the app's lifetime on `app.state`.
+It wires the request-id / access-log / metrics middleware, the request body limits
+(`shared.limits`), the problem+json error handlers (a 405's `Allow` names every method of the
+path), `/health`, `/ready` and `/metrics`, and the resources (database, Redis, token verifier,
+service token) that live for the app's lifetime on `app.state`. Every response says `nosniff`
+and, unless it set its own, `Cache-Control: no-store`; `/x/` is a 404, never a redirect.
 """
 
 import asyncio
@@ -19,23 +21,29 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from shared.db import Database
 from shared.errors import DomainError, domain_error_response, internal_error, problem_response
+from shared.limits import BodyLimits
 from shared.logging import configure_logging, request_id_var, user_id_var
 from shared.metrics import LATENCY, REQUESTS
+from shared.openapi import install_openapi
 from shared.overload import LoadShedder
 from shared.redis import Keys, create_redis
-from shared.security import JwksKeys, ServiceTokenCache, ServiceTokens, TokenVerifier
+from shared.security import JwksKeys, TokenVerifier
+from shared.service_identity import ServiceIdentity
 from shared.settings import BaseServiceSettings
+from shared.textguard import TextGuard
 
 log = logging.getLogger("shared.app")
 access_log = logging.getLogger("access")
@@ -54,6 +62,31 @@ def new_request_id() -> str:
 _UNLOGGED = {"/health", "/metrics"}
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def response_headers(
+    headers: Sequence[tuple[bytes, bytes]], request_id: str
+) -> list[tuple[bytes, bytes]]:
+    """The app's headers with our request id, and on every response that does not say
+    otherwise: no content sniffing, nothing stored by a browser or a shared cache (it is user
+    data); a cacheable answer (the JWKS) sets its own Cache-Control."""
+    out: list[tuple[bytes, bytes]] = []
+    sniff = cache = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"x-request-id":
+            continue
+        if lower == b"cache-control":
+            cache = True
+        elif lower == b"x-content-type-options":
+            sniff = True
+        out.append((name, value))
+    out.append((b"x-request-id", request_id.encode()))
+    if not sniff:
+        out.append((b"x-content-type-options", b"nosniff"))
+    if not cache:
+        out.append((b"cache-control", b"no-store"))
+    return out
 
 
 class RequestContextMiddleware:
@@ -82,11 +115,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
-                ]
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = response_headers(message.get("headers", []), request_id)
             await send(message)
 
         try:
@@ -102,7 +131,9 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            route_path = getattr(route, "path", None) or "unmatched"
+            route_path = (
+                getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
+            )
             method = scope["method"]
             REQUESTS.labels(self.service, method, route_path, str(status)).inc()
             LATENCY.labels(self.service, method, route_path).observe(elapsed)
@@ -194,6 +225,23 @@ def unexpected_error(request: Request, exc: BaseException) -> JSONResponse:
     )
 
 
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """Every method some route answers at this path. Starlette's 405 names only the methods
+    of the first route whose path matches, not those of the others at the same path."""
+    router = getattr(scope.get("app"), "router", None)
+    if router is None:
+        return []
+    methods: set[str] = set()
+    for route in iter_route_contexts(router.routes):
+        if route.methods and route.matches(scope)[0] != Match.NONE:
+            methods.update(route.methods)
+    known = [m for m in _METHOD_ORDER if m in methods]
+    return known + sorted(methods.difference(_METHOD_ORDER))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def _backing_store(request: Request, exc: Exception) -> JSONResponse:
         return unexpected_error(request, exc)
@@ -228,13 +276,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and (allowed := allowed_methods(request.scope)):
+            headers["Allow"] = ", ".join(allowed)
         return problem_response(
             request,
             status=exc.status_code,
             code=code,
             title=code.replace("_", " ").capitalize(),
             detail=str(exc.detail),
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(Exception)
@@ -284,9 +335,12 @@ def create_app(
     lifespan: Lifespan | None = None,
     description: str = "",
     inner: Sequence[Middleware] = (),
+    max_body_bytes: int | None = None,
+    body_timeout: float | None = None,
 ) -> FastAPI:
     """Build a service's app. `lifespan` runs after the shared resources exist; `inner` are
-    the app's own ASGI middleware, run after the kit's and before routing."""
+    the app's own ASGI middleware, run after the kit's and before routing. The request body
+    limits default to the settings' `max_body_bytes` and `body_read_timeout_seconds`."""
 
     @asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -307,10 +361,11 @@ def create_app(
         )
         state.redis = create_redis(settings.redis_url)
         state.keys = Keys(settings.redis_prefix)
-        state.service_tokens = ServiceTokens(
-            secret=settings.service_token_secret.get_secret_value(), service=settings.service_name
+        state.service_identity = ServiceIdentity(
+            directory=settings.service_keys_dir,
+            service=settings.service_name,
+            generate=settings.environment != "production",
         )
-        state.service_token_cache = ServiceTokenCache()
         # Tests may point JWKS fetching at an in-process auth app via `jwks_transport`.
         state.jwks_http = httpx.AsyncClient(transport=getattr(state, "jwks_transport", None))
         if getattr(state, "verifier", None) is None:
@@ -340,9 +395,12 @@ def create_app(
         lifespan=app_lifespan,
         version="1.0.0",
         telemetry=telemetry,  # type: ignore[arg-type]
+        # `/x/` is not `/x`: no redirect (its Location would name this process's own host).
+        redirect_slashes=False,
     )
-    # Outermost first: client address, then request id / access log / metrics, then load
-    # shedding (its 503s are logged and counted), then the app's own (`inner`), then routing.
+    # Outermost first: client address, then request id / access log / metrics, then the
+    # request body read whole (bounded), then load shedding (its 503s are logged and counted),
+    # then the app's own (`inner`), then routing.
     for middleware in reversed(inner):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.add_middleware(
@@ -352,11 +410,19 @@ def create_app(
         max_queued=settings.max_queued_requests,
         queue_timeout=settings.queue_timeout_seconds,
     )
+    # The whole body, bounded in size and time, before the request takes a turn.
+    app.add_middleware(
+        BodyLimits,
+        max_bytes=settings.max_body_bytes if max_body_bytes is None else max_body_bytes,
+        timeout=settings.body_read_timeout_seconds if body_timeout is None else body_timeout,
+    )
+    app.add_middleware(TextGuard)  # control characters in path, query or headers: 422
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     # The client address (rate limits, login throttling) from trusted proxies only, the same
     # in every process and in in-process tests.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(_health_router(settings.service_name))
     for router in routers:
         app.include_router(router)

@@ -3,13 +3,10 @@
 Configuration comes only from the environment (and an optional `.env` file for local runs).
 """
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-# Values that are fine on a laptop and must never reach production.
-DEV_SERVICE_TOKEN_SECRET = "dev-only-service-token-secret-change-me"  # noqa: S105
 
 
 class BaseServiceSettings(BaseSettings):
@@ -39,8 +36,10 @@ class BaseServiceSettings(BaseSettings):
     jwt_issuer: str = "flightbook-auth"
     jwt_audience: str = "flightbook"
     jwt_leeway_seconds: int = 5
-    # Service-to-service calls carry a short-lived token signed with this shared secret.
-    service_token_secret: SecretStr = SecretStr(DEV_SERVICE_TOKEN_SECRET)
+    # Service identity (shared.service_identity): `<service>.key` (this service's Ed25519
+    # private key) and `<service>.pub` (every caller's public key). Outside production a
+    # missing key pair is generated on first use.
+    service_keys_dir: Path = Path("var/service-keys")
 
     # Where the other services live (also the gateway's route targets).
     auth_service_url: str = "http://localhost:3000"
@@ -60,6 +59,15 @@ class BaseServiceSettings(BaseSettings):
     max_queued_requests: int = 256
     queue_timeout_seconds: float = 2.0
 
+    # Request limits. A body over `max_body_bytes` is 413 (a route may declare more with
+    # FastAPI's `max_body_size=`), one not received within `body_read_timeout_seconds` 408
+    # (shared.limits). Headers (shared.serve.HttpProtocol): at most `max_header_bytes` (431),
+    # complete within `header_read_timeout_seconds` of their first byte (408).
+    max_body_bytes: int = 65_536
+    body_read_timeout_seconds: float = 10.0
+    max_header_bytes: int = 32_768
+    header_read_timeout_seconds: float = 10.0
+
     # Events: the outbox relay is woken by Postgres NOTIFY; it polls for unsent events every
     # `outbox_listening_poll_seconds` while it listens, every `outbox_poll_seconds` while not.
     outbox_poll_seconds: float = 0.5
@@ -71,15 +79,6 @@ class BaseServiceSettings(BaseSettings):
     consumer_block_ms: int = 1000
     consumer_reclaim_idle_ms: int = 30_000
     consumer_max_deliveries: int = 5
-
-    @model_validator(mode="after")
-    def _refuse_dev_secrets_in_production(self) -> "BaseServiceSettings":
-        if self.environment == "production":
-            if self.service_token_secret.get_secret_value() == DEV_SERVICE_TOKEN_SECRET:
-                raise ValueError("SERVICE_TOKEN_SECRET must be set in production")
-            if len(self.service_token_secret.get_secret_value()) < 32:
-                raise ValueError("SERVICE_TOKEN_SECRET must be at least 32 characters")
-        return self
 
     @property
     def service_urls(self) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The gateway as an app, in front of fake services: routing, headers, auth, errors, limits."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -291,56 +292,103 @@ async def test_rate_limits_are_shared_by_replicas_and_kept_per_address(
     assert (await other_address.post("/api/auth/login")).status_code == 200
 
 
-async def test_health_lists_every_service(
+ALL_NINE = {
+    "gateway",
+    "auth",
+    "flight-search",
+    "seat",
+    "booking",
+    "payment",
+    "discount",
+    "ticket",
+    "notification",
+}
+
+
+async def booking_down(request: httpx.Request) -> httpx.Response:
+    if request.url.host == "booking.test":
+        raise httpx.ConnectError("refused")
+    if request.url.host == "ticket.test":
+        return httpx.Response(503)
+    return httpx.Response(200, json={"status": "ok"})
+
+
+async def test_health_is_the_gateways_own_liveness_and_asks_no_service(
     gateway: httpx.AsyncClient, fake_services: FakeServices
 ) -> None:
-    response = await gateway.get("/health")
+    fake_services.handler = booking_down
+    for _ in range(5):
+        response = await gateway.get("/health")
+        assert response.status_code == 200
+        assert response.json() == {"status": "ok", "service": "gateway"}
+    # Ready: the gateway's own Redis; a service that is down does not make the gateway unready.
+    ready = await gateway.get("/ready")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"redis": "ok"}
+    assert fake_services.requests == []
+
+
+async def test_status_lists_every_service(
+    make_gateway: GatewayFactory, fake_services: FakeServices
+) -> None:
+    gateway = await make_gateway(gateway_status_cache_seconds=0)
+    response = await gateway.get("/status")
     assert response.status_code == 200
     doc = response.json()
     assert doc["status"] == "ok"
-    assert set(doc["services"]) == {
-        "gateway",
-        "auth",
-        "flight-search",
-        "seat",
-        "booking",
-        "payment",
-        "discount",
-        "ticket",
-        "notification",
-    }
+    assert set(doc["services"]) == ALL_NINE
     assert all(s["status"] == "up" for s in doc["services"].values())
     assert all(isinstance(s["latencyMs"], float) for s in doc["services"].values())
-    assert (await gateway.get("/ready")).status_code == 200
-
-    async def booking_down(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "booking.test":
-            raise httpx.ConnectError("refused")
-        if request.url.host == "ticket.test":
-            return httpx.Response(503)
-        return httpx.Response(200, json={"status": "ok"})
+    assert doc["checkedAt"]
 
     fake_services.handler = booking_down
-    response = await gateway.get("/health")
+    response = await gateway.get("/status")
     assert response.status_code == 200  # the gateway itself is alive
     doc = response.json()
     assert doc["status"] == "degraded"
     assert doc["services"]["booking"]["status"] == "down"
     assert doc["services"]["ticket"]["status"] == "down"
     assert doc["services"]["auth"]["status"] == "up"
-    ready = await gateway.get("/ready")
-    assert ready.status_code == 503
-    assert ready.json()["status"] == "unavailable"
 
 
-async def test_health_and_docs_are_the_gateways_own(
-    gateway: httpx.AsyncClient, fake_services: FakeServices
+async def test_status_is_cached_and_one_probe_round_serves_concurrent_callers(
+    make_gateway: GatewayFactory, fake_services: FakeServices
 ) -> None:
-    assert (await gateway.get("/metrics")).status_code == 200
+    gateway = await make_gateway(gateway_status_cache_seconds=0.5)
+
+    async def slow_health(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.1)
+        return httpx.Response(200, json={"status": "ok"})
+
+    fake_services.handler = slow_health
+    answers = await asyncio.gather(*(gateway.get("/status") for _ in range(50)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.json()["checkedAt"] for a in answers}) == 1
+    assert len(fake_services.requests) == 8  # one round: each service asked once
+    for _ in range(20):
+        await gateway.get("/status")
+    assert len(fake_services.requests) == 8  # served from the cache
+    await asyncio.sleep(0.6)
+    await gateway.get("/status")
+    assert len(fake_services.requests) == 16  # expired: one more round
+
+
+async def test_docs_and_metrics_are_the_gateways_own(
+    make_gateway: GatewayFactory, fake_services: FakeServices
+) -> None:
+    gateway = await make_gateway()
     docs = await gateway.get("/docs")
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text and "/openapi.json" in docs.text
-    assert (await gateway.get("/redoc")).status_code == 404
+    for path in ("/redoc", "/docs/oauth2-redirect", "/metrics"):
+        assert_problem(await gateway.get(path), 404, "NOT_FOUND")
+    # Its metrics are for its scrapers (GATEWAY_METRICS_ALLOW_IPS), nobody else.
+    scraper = await make_gateway(client=("127.0.0.1", 40000))
+    metrics = await scraper.get("/metrics")
+    assert metrics.status_code == 200
+    assert "http_requests_total" in metrics.text
+    network = await make_gateway(client=("10.1.2.3", 40000), gateway_metrics_allow_ips="10.0.0.0/8")
+    assert (await network.get("/metrics")).status_code == 200
     assert fake_services.requests == []  # nothing was proxied
 
 
@@ -348,14 +396,17 @@ async def test_merged_openapi_is_cached_and_skips_missing_services(
     gateway: httpx.AsyncClient, fake_services: FakeServices
 ) -> None:
     def doc(path: str, schema: str) -> dict[str, Any]:
+        ok = {
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+        }
         return {
             "openapi": "3.1.0",
             "info": {"title": f"{schema} service", "version": "1"},
             "paths": {
-                path: {"get": {"operationId": f"get_{schema}", "responses": {}}},
+                path: {"get": {"operationId": f"get_{schema}", "responses": {"200": ok}}},
                 "/health": {"get": {"responses": {}}},
             },
-            "components": {"schemas": {schema: {"type": "object"}}},
+            "components": {"schemas": {schema: {"type": "object"}, "Unused": {}}},
         }
 
     async def openapi(request: httpx.Request) -> httpx.Response:
@@ -370,7 +421,7 @@ async def test_merged_openapi_is_cached_and_skips_missing_services(
     assert response.status_code == 200
     merged = response.json()
     assert set(merged["paths"]) == {"/api/auth/me", "/api/seats/{flight_id}"}
-    assert set(merged["components"]["schemas"]) == {"User", "SeatMap"}
+    assert set(merged["components"]["schemas"]) == {"User", "SeatMap", "Problem"}
     assert "booking" in merged["info"]["x-missing-services"]
     calls = len(fake_services.requests)
     await gateway.get("/openapi.json")

@@ -88,6 +88,14 @@ class Process:
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    @property
+    def http_protocol(self) -> list[str]:
+        """As the Procfile runs it: the header limits of `shared.serve` (a tree older than it,
+        measured by a benchmark, runs uvicorn's own)."""
+        if (self.root / "shared" / "serve.py").exists():
+            return ["--http", "shared.serve:HttpProtocol"]
+        return []
+
     def start(self) -> None:
         if self.running:
             return
@@ -107,6 +115,7 @@ class Process:
                 "--no-access-log",
                 "--timeout-graceful-shutdown",
                 "3",
+                *self.http_protocol,
             ],
             cwd=self.root,
             env=self.env,

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
@@ -79,6 +79,28 @@ def routes() -> APIRouter:
     async def throttled() -> None:
         raise TooManyRequests("Slow down", retry_after=7)
 
+    # One path, several routes (as services declare them: one function per method).
+    @router.get("/things")
+    async def list_things() -> list[int]:
+        return []
+
+    @router.post("/things", status_code=201)
+    async def add_thing() -> dict[str, int]:
+        return {"id": 1}
+
+    @router.get("/things/{thing_id}")
+    async def get_thing(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    @router.delete("/things/{thing_id}", status_code=204)
+    async def delete_thing(thing_id: int) -> None:
+        return None
+
+    @router.get("/cacheable")
+    async def cacheable(response: Response) -> dict[str, str]:
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return {"keys": "public"}
+
     return router
 
 
@@ -123,6 +145,51 @@ async def test_wrong_method_is_405_problem(client: httpx.AsyncClient) -> None:
     response = await client.delete("/items/1")
     assert_problem(response, 405, "METHOD_NOT_ALLOWED")
     assert response.headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/things", "GET, POST"),
+        ("DELETE", "/things", "GET, POST"),
+        ("PATCH", "/things/7", "GET, DELETE"),
+        ("POST", "/things/7", "GET, DELETE"),
+        ("POST", "/health", "GET"),
+        ("POST", "/openapi.json", "GET, HEAD"),  # Starlette's own routes do answer HEAD
+    ],
+)
+async def test_405_allow_names_every_method_of_the_path(
+    client: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
+    response = await client.request(method, path)
+    assert_problem(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == allow
+    for allowed in allow.split(", "):  # truthful: each one listed is answered, not a 405
+        assert (await client.request(allowed, path)).status_code != 405, allowed
+
+
+async def test_a_trailing_slash_is_404_not_a_redirect(client: httpx.AsyncClient) -> None:
+    for path in ("/items/1/", "/things/", "/health/"):
+        response = await client.get(path)
+        assert_problem(response, 404, "NOT_FOUND")
+        assert "location" not in response.headers
+
+
+async def test_every_response_says_nosniff_and_no_store_unless_cacheable(
+    client: httpx.AsyncClient,
+) -> None:
+    for response in (
+        await client.get("/items/1"),
+        await client.get("/nope"),
+        await client.get("/crash"),
+        await client.post("/signup", json={}),
+        await client.get("/health"),
+    ):
+        assert response.headers.get_list("x-content-type-options") == ["nosniff"]
+        assert response.headers.get_list("cache-control") == ["no-store"]
+    cacheable = await client.get("/cacheable")
+    assert cacheable.headers.get_list("cache-control") == ["public, max-age=300"]
+    assert cacheable.headers.get_list("x-content-type-options") == ["nosniff"]
 
 
 async def test_wrong_types_are_422_with_errors_and_no_input_echo(
