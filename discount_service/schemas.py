@@ -8,7 +8,6 @@ from pydantic import (
     AwareDatetime,
     Field,
     StringConstraints,
-    field_validator,
     model_validator,
 )
 
@@ -73,13 +72,6 @@ class DiscountCodeCreate(CamelModel):
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
         None
     )
-
-    @field_validator("value", "max_discount", "min_booking_amount")
-    @classmethod
-    def _bounded(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and (value < 0 or value >= Decimal("100000000")):
-            raise ValueError("must be between 0 and 99999999.99")
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "DiscountCodeCreate":

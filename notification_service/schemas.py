@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from notification_service.models import Notification
-from shared.schemas import CamelModel
+from shared.schemas import CamelModel, MultilineText
 
 BIGINT_MAX = 2**63 - 1
 Channel = Literal["email", "sms"]
@@ -16,7 +16,10 @@ class SendRequest(CamelModel):
     user_id: Annotated[int, Field(ge=1, le=BIGINT_MAX)] | None = Field(
         None, description="Whom to message: yourself (the default); admins: anyone"
     )
-    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    # Free text: may keep tabs and line breaks (no other control character).
+    message: Annotated[
+        MultilineText, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ]
     channel: Channel = "email"
 
 
@@ -29,7 +32,7 @@ class NotificationOut(CamelModel):
     booking_id: int | None
     reference: str | None
     subject: str | None
-    message: str
+    message: MultilineText
     status: str
     attempts: int
     created_at: datetime
