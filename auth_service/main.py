@@ -8,6 +8,7 @@ from auth_service import passwords
 from auth_service.api import router
 from auth_service.config import get_settings
 from auth_service.keys import load_signing_key
+from auth_service.signup_throttle import SignupThrottle
 from auth_service.throttle import LoginThrottle
 from auth_service.tokens import AccessTokens
 from shared.app import create_app
@@ -41,6 +42,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_per_email=settings.login_max_failures,
         max_per_address=settings.login_max_failures_per_address,
         window_seconds=settings.login_window_seconds,
+    )
+    state.signup_throttle = SignupThrottle(
+        state.redis,
+        state.keys,
+        max_per_address=settings.signup_max_per_address,
+        window_seconds=settings.signup_window_seconds,
     )
     await passwords.warm_up()
     yield

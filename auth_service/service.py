@@ -14,8 +14,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth_service import passwords
+from auth_service import password_policy, passwords
 from auth_service.models import RefreshToken, User
+from auth_service.signup_throttle import SignupThrottle
 from auth_service.throttle import LoginThrottle
 from auth_service.tokens import AccessTokens, TokenPair, hash_refresh_token, new_refresh_token
 from shared.errors import Conflict, NotFound, Unauthorized, Unprocessable
@@ -88,12 +89,26 @@ async def _revoke_family(*, session: AsyncSession, family_id: uuid.UUID) -> None
 
 
 async def signup(
-    *, session: AsyncSession, tokens: AccessTokens, name: str, email: str, password: str
+    *,
+    session: AsyncSession,
+    tokens: AccessTokens,
+    throttle: SignupThrottle,
+    name: str,
+    email: str,
+    password: str,
+    client_address: str,
+    min_password_score: int,
 ) -> TokenPair:
-    """Create a user (role `user`) and sign them in."""
+    """Create a user (role `user`) and sign them in.
+
+    Cheapest refusal first: the address's sign-up window (one Redis call), then the password
+    policy (a few ms), and only then the argon2 hash."""
+    await throttle.attempt(address=client_address)
+    email = normalise_email(email)
+    await password_policy.check(password, email=email, name=name, min_score=min_password_score)
     # Hash before touching the database: no connection is held while the CPU works.
     password_hash = await passwords.hash_password(password)
-    user = User(email=normalise_email(email), name=name, password_hash=password_hash, role="user")
+    user = User(email=email, name=name, password_hash=password_hash, role="user")
     session.add(user)
     try:
         await session.flush()

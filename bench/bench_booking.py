@@ -1,7 +1,8 @@
 """Booking benchmark: the whole journey through the gateway, and a pay race.
 
     python bench/bench_booking.py                      # or: make bench-booking
-    python bench/bench_booking.py --url http://localhost:8080   # a running system (make run)
+    python bench/bench_booking.py --url http://localhost:8080   # a running system (make run;
+        # start it with HOLD_RATE_LIMIT=0: a benchmark traveller holds far faster than a person)
     python bench/bench_booking.py --baseline e413dcb   # the same run on an older commit first
 
 Without `--url` it does what `make run` does on a scratch database and Redis prefix (migrate,

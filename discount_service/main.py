@@ -13,6 +13,7 @@ from discount_service.api import router
 from discount_service.clients import build_clients
 from discount_service.config import DiscountSettings, get_settings
 from discount_service.consumers import GROUP, booking_event_handlers
+from discount_service.guesses import CodeGuesses
 from discount_service.models import outbox, processed_events
 from shared.app import create_app
 from shared.background import running
@@ -26,6 +27,12 @@ def build_app(settings: DiscountSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
         state.clients = build_clients(state)
+        state.code_guesses = CodeGuesses(
+            state.redis,
+            state.keys,
+            limit=settings.discount_failed_attempt_limit,
+            window_seconds=settings.discount_failed_attempt_window_seconds,
+        )
         state.relay = relay_for(state, outbox)
         state.consumer = consumer_for(
             state, processed=processed_events, handlers=booking_event_handlers(), group=GROUP

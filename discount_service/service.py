@@ -20,6 +20,7 @@ redemption for records one.
 """
 
 import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,6 +44,7 @@ from discount_service.errors import (
     DiscountUserLimit,
     PaymentInProgress,
 )
+from discount_service.guesses import CodeGuesses
 from discount_service.models import (
     APPLIED,
     FLAT,
@@ -185,9 +187,32 @@ async def quote(
     user: Principal,
     booking_id: int,
     code: str,
+    guesses: CodeGuesses | None,
     now: datetime | None = None,
 ) -> Quote:
-    """What the code would take off the booking, every rule checked (no redemption)."""
+    """What the code would take off the booking, every rule checked (no redemption).
+
+    A failed guess (unknown or expired code) counts against the user's `guesses` (None: the
+    caller counts it)."""
+    async with _guess(guesses, user):
+        return await _quote(
+            session=session, bookings=bookings, user=user, booking_id=booking_id, code=code, now=now
+        )
+
+
+def _guess(guesses: CodeGuesses | None, user: Principal) -> AbstractAsyncContextManager[None]:
+    return guesses.attempt(user) if guesses is not None else nullcontext()
+
+
+async def _quote(
+    *,
+    session: AsyncSession,
+    bookings: BookingClient,
+    user: Principal,
+    booking_id: int,
+    code: str,
+    now: datetime | None,
+) -> Quote:
     now = now or utcnow()
     async with session.begin():
         found = await get_code(session=session, code=code)
@@ -200,12 +225,18 @@ async def quote(
 
 
 async def preview_code(
-    *, session: AsyncSession, code: str, now: datetime | None = None
+    *,
+    session: AsyncSession,
+    user: Principal,
+    code: str,
+    guesses: CodeGuesses | None,
+    now: datetime | None = None,
 ) -> DiscountCode:
-    """The code, if it could be applied now (no booking given)."""
-    async with session.begin():
-        found = await get_code(session=session, code=code)
-    check_valid_now(found, now=now or utcnow())
+    """The code, if it could be applied now (no booking given); a failed guess counts."""
+    async with _guess(guesses, user):
+        async with session.begin():
+            found = await get_code(session=session, code=code)
+        check_valid_now(found, now=now or utcnow())
     check_not_exhausted(found)
     return found
 
@@ -314,9 +345,20 @@ async def apply_code(
     user: Principal,
     booking_id: int,
     code: str,
+    guesses: CodeGuesses | None,
 ) -> Applied:
-    """Apply a code to the caller's PENDING booking and reprice it (see the module doc)."""
-    q = await quote(session=session, bookings=bookings, user=user, booking_id=booking_id, code=code)
+    """Apply a code to the caller's PENDING booking and reprice it (see the module doc).
+
+    An unknown or expired code counts against the user's `guesses`; past their limit every
+    apply is refused (429) until the window ends, a valid code too."""
+    q = await quote(
+        session=session,
+        bookings=bookings,
+        user=user,
+        booking_id=booking_id,
+        code=code,
+        guesses=guesses,
+    )
     redemption_id = await reserve(session=session, q=q)
     try:
         repriced = await bookings.apply_discount(booking_id, code=q.code.code, discount=q.discount)

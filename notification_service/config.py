@@ -1,6 +1,6 @@
 from functools import lru_cache
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from shared.settings import BaseServiceSettings
 
@@ -13,6 +13,12 @@ class NotificationSettings(BaseServiceSettings):
     notification_dispatch_seconds: float = 5.0
     # Delivery attempts before a notification is marked failed.
     notification_max_attempts: int = 3
+    # POST /api/notifications/send per sender in a fixed window (NOTIFICATION_SEND_LIMIT per
+    # NOTIFICATION_SEND_WINDOW_SECONDS; 0: no limit); administrators, who may message anyone,
+    # have their own (NOTIFICATION_ADMIN_SEND_LIMIT). Event notifications are never limited.
+    notification_send_limit: int = Field(10, ge=0)
+    notification_admin_send_limit: int = Field(200, ge=0)
+    notification_send_window_seconds: int = Field(3600, ge=1)
     # Background loops (outbox relay, event consumer, dispatcher); tests may switch them off
     # and drive the same functions by hand.
     background_tasks: bool = True

@@ -15,6 +15,7 @@ from notification_service.config import NotificationSettings, get_settings
 from notification_service.consumers import build_consumer
 from notification_service.dispatcher import Dispatcher
 from notification_service.models import outbox
+from notification_service.send_quota import SendQuota
 from notification_service.sender import MockSender
 from shared.app import create_app
 from shared.background import running
@@ -44,6 +45,13 @@ def build_app(settings: NotificationSettings | None = None) -> FastAPI:
             on_queued=state.dispatcher.wake,
         )
         state.relay = relay_for(state, outbox)
+        state.send_quota = SendQuota(
+            state.redis,
+            state.keys,
+            limit=settings.notification_send_limit,
+            admin_limit=settings.notification_admin_send_limit,
+            window_seconds=settings.notification_send_window_seconds,
+        )
         loops = (
             [state.consumer.run(), state.dispatcher.run(), state.relay.run()]
             if settings.background_tasks

@@ -25,6 +25,7 @@ from notification_service.models import (
     Notification,
     outbox,
 )
+from notification_service.send_quota import SendQuota
 from notification_service.sender import Sender
 from shared.errors import NotFound
 from shared.events import Event, publish_many
@@ -88,15 +89,19 @@ async def send_message(
     user: Principal,
     user_id: int | None,
     message: str,
+    quota: SendQuota | None,
     channel: str = EMAIL,
     max_attempts: int = 3,
 ) -> Notification:
     """A message to a user (the caller themself; admins: anyone), delivered right away.
 
-    Recorded and delivered in one transaction: no dispatcher can see the row before this
-    delivery attempt is over; if it fails with attempts left, the dispatcher retries it.
+    Counted against the caller's `quota` first (None: not limited, for the service's own
+    callers). Recorded and delivered in one transaction: no dispatcher can see the row before
+    this delivery attempt is over; if it fails with attempts left, the dispatcher retries it.
     """
     ensure_self_or_admin(user, user_id)
+    if quota is not None:
+        await quota.take(user)
     notification = Notification(
         user_id=user_id if user_id is not None else user.user_id,
         channel=channel,

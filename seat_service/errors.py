@@ -1,6 +1,6 @@
 """The seat service's domain errors (mapped to problem+json by `shared.app`)."""
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared.errors import Conflict, NotFound, TooManyRequests, Unprocessable
 
 
 class FlightNotFound(NotFound):
@@ -41,6 +41,19 @@ class SeatLimitExceeded(Conflict):
     """The request plus the seats the user already holds on the flight exceed the limit."""
 
     code, title = "SEAT_LIMIT_EXCEEDED", "Seat hold limit reached"
+
+
+class HoldLimitReached(Conflict):
+    """The request plus the seats the user already holds over every flight exceed
+    MAX_HELD_SEATS_PER_USER. Extra members `limit`, `held`, `requested`."""
+
+    code, title = "HOLD_LIMIT_REACHED", "Too many seats held"
+
+
+class HoldRateLimited(TooManyRequests):
+    """More hold attempts than HOLD_RATE_LIMIT in the window (Retry-After says when)."""
+
+    code, title = "HOLD_RATE_LIMITED", "Too many hold attempts"
 
 
 class HoldNotFound(NotFound):

@@ -9,12 +9,17 @@ Keys of flight 42 share the hash tag `{flight:42}`, so one script only ever touc
     <prefix>sold:{flight:42}            -> set of sold seats + the marker "*"
                                            (+ "!" once the flight is cancelled)
 
+A user's seats held over every flight (the MAX_HELD_SEATS_PER_USER cap) and hold rate are kept in
+the user's own slot (`user_holds.py`); a release or a sale forgets its entries there after its
+own script.
+
 The sold set is a cache of Postgres' `sold_seats` and of the flight's cancellation: a script
 that finds no marker answers RELOAD and the service refills the set from Postgres, so a flushed
 Redis never lets a sold seat be held again (nor a cancelled flight's seat). Postgres' unique
 (flight, seat) stays the final guard.
 """
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,8 +33,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from seat_service.user_holds import UserHolds
 from shared.errors import ServiceUnavailable
 from shared.redis import Keys
+
+log = logging.getLogger("seat_service")
 
 SOLD_MARKER = "*"
 CANCELLED_MARKER = "!"  # never a seat number: those are digits then a letter
@@ -185,6 +193,7 @@ class HoldStore:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+        self.users = UserHolds(redis, keys)
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
         self._finish_sale = redis.register_script(_FINISH_SALE)
@@ -252,7 +261,16 @@ class HoldStore:
         ]
         with redis_errors():
             released, existed = await self._release(keys=keys, args=[str(hold_id), *seats])
+        await self.forget_user_hold(user_id=user_id, hold_id=hold_id, seats=seats)
         return bool(int(existed)) or int(released) > 0
+
+    async def forget_user_hold(self, *, user_id: int, hold_id: UUID, seats: Sequence[str]) -> None:
+        """The hold stops counting towards the user's cap. Best effort: entries left behind
+        count until the hold's expiry, never longer (see `user_holds.py`)."""
+        try:
+            await self.users.forget(user_id=user_id, hold_id=hold_id, seats=seats)
+        except RedisError:
+            log.warning("hold %s still counts for user %s until it expires", hold_id, user_id)
 
     async def pin(
         self, *, flight_id: int, hold_id: UUID, seats: Sequence[str], pin_ms: int
@@ -274,6 +292,7 @@ class HoldStore:
         ]
         with redis_errors():
             await self._finish_sale(keys=keys, args=[str(hold_id), *seats])
+        await self.forget_user_hold(user_id=user_id, hold_id=hold_id, seats=seats)
 
     # Plain commands -----------------------------------------------------------------------
     async def load_sold(

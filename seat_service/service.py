@@ -23,7 +23,9 @@ from seat_service.errors import (
     FlightCancelled,
     FlightDeparted,
     HoldAlreadyConfirmed,
+    HoldLimitReached,
     HoldNotFound,
+    HoldRateLimited,
     SeatLimitExceeded,
     SeatNotFound,
     SeatUnavailable,
@@ -36,7 +38,7 @@ from seat_service.flights import (
     fetch_flight_document,
     upsert_flight,
 )
-from seat_service.holds import Acquired, HoldStore
+from seat_service.holds import Acquired, HoldStore, redis_errors
 from seat_service.layout import SeatLayout, normalise_seat
 from seat_service.models import Hold
 from seat_service.pg import connect, transaction
@@ -205,38 +207,112 @@ async def hold_seats(
     seat_numbers: Sequence[str],
     ttl_ms: int,
     max_per_user: int,
+    max_held: int,
+    rate_limit: int,
+    rate_window_seconds: int,
 ) -> HoldInfo:
     """Hold the seats for the user, all or nothing, for `ttl_ms`.
 
-    Redis grants the hold (one script), then its history row is written; if that write
-    fails, the Redis hold is undone."""
+    The user's hold rate and cap over every flight come first (`reserve`, the user's Redis
+    slot), then the flight's hold script; then the hold's history row is written. A later step
+    that refuses or fails undoes the earlier ones."""
     flight = await directory.get(db=db, flight_id=flight_id)
     check_bookable(flight)
     seats = resolve_seats(flight.layout, seat_numbers, limit=max_per_user)
     hold_id = uuid.uuid4()
-    got = await _acquire(
-        db=db,
+    await reserve(
         holds=holds,
-        flight=flight,
-        hold_id=hold_id,
         user_id=user_id,
+        hold_id=hold_id,
         seats=seats,
         ttl_ms=ttl_ms,
-        max_per_user=max_per_user,
+        max_held=max_held,
+        rate_limit=rate_limit,
+        rate_window_seconds=rate_window_seconds,
     )
+    try:
+        got = await _acquire(
+            db=db,
+            holds=holds,
+            flight=flight,
+            hold_id=hold_id,
+            user_id=user_id,
+            seats=seats,
+            ttl_ms=ttl_ms,
+            max_per_user=max_per_user,
+        )
+    except BaseException:
+        # No hold: the reservation goes (best effort; else it lapses with the hold's ttl).
+        await holds.forget_user_hold(user_id=user_id, hold_id=hold_id, seats=seats)
+        raise
     info = HoldInfo(hold_id, flight_id, user_id, seats, "held", _from_ms(got.expires_ms), utcnow())
+    await _record_hold(db=db, holds=holds, info=info)
+    return info
+
+
+async def _record_hold(*, db: Database, holds: HoldStore, info: HoldInfo) -> None:
+    """The granted hold's history row; if it cannot be written, the hold is undone."""
     try:
         async with connect(db) as conn:
             await conn.execute(
-                _RECORD_HOLD, hold_id, flight_id, user_id, seats, info.expires_at, info.created_at
+                _RECORD_HOLD,
+                info.hold_id,
+                info.flight_id,
+                info.user_id,
+                info.seats,
+                info.expires_at,
+                info.created_at,
             )
     except BaseException:
         try:  # Redis granted it but there is no history row: give the seats back.
-            await holds.release(flight_id=flight_id, hold_id=hold_id, user_id=user_id, seats=seats)
+            await holds.release(
+                flight_id=info.flight_id,
+                hold_id=info.hold_id,
+                user_id=info.user_id,
+                seats=info.seats,
+            )
         except ServiceUnavailable:
-            log.warning("could not undo hold %s; its keys expire on their own", hold_id)
+            log.warning("could not undo hold %s; its keys expire on their own", info.hold_id)
         raise
-    return info
+
+
+async def reserve(
+    *,
+    holds: HoldStore,
+    user_id: int,
+    hold_id: uuid.UUID,
+    seats: list[str],
+    ttl_ms: int,
+    max_held: int,
+    rate_limit: int,
+    rate_window_seconds: int,
+) -> None:
+    """Count the hold attempt against the user's rate, and reserve its seats under the user's
+    cap over every flight; or HOLD_RATE_LIMITED (429) / HOLD_LIMIT_REACHED (409)."""
+    with redis_errors():
+        got = await holds.users.reserve(
+            user_id=user_id,
+            hold_id=hold_id,
+            seats=seats,
+            ttl_ms=ttl_ms,
+            cap=max_held,
+            rate_limit=rate_limit,
+            rate_window_ms=rate_window_seconds * 1000,
+        )
+    if got.retry_after_ms is not None:
+        raise HoldRateLimited(
+            f"At most {rate_limit} hold attempts per {rate_window_seconds} s; try again later",
+            retry_after=-(-got.retry_after_ms // 1000),
+            limit=rate_limit,
+        )
+    if not got.ok:
+        raise HoldLimitReached(
+            f"A traveller can hold at most {max_held} seats at once over all flights; "
+            f"{got.held} already held, {len(seats)} requested. Release or book some first",
+            limit=max_held,
+            held=got.held,
+            requested=len(seats),
+        )
 
 
 async def _acquire(

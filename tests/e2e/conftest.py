@@ -38,7 +38,14 @@ def stack(test_database: str) -> Iterator[Stack]:
     run_manage("migrate", env=own)
     stack = Stack(
         log_dir=log_dir,
-        base_env=base_environment(LOG_LEVEL="INFO", OUTBOX_LISTEN="true", **own),
+        base_env=base_environment(
+            LOG_LEVEL="INFO",
+            OUTBOX_LISTEN="true",
+            # Every e2e sign-up comes from 127.0.0.1: the per-address sign-up limit (tested
+            # in-process, tests/auth_service/test_signup_limits.py) must not cut the suite.
+            SIGNUP_MAX_PER_ADDRESS="1000000",
+            **own,
+        ),
         # The shared gateway must never throttle the suite (every test comes from one address);
         # the rate limit itself is tested on a gateway of its own.
         gateway_env={"RATE_LIMIT_PER_USER": "1000000", "RATE_LIMIT_PER_ADDRESS": "1000000"},

@@ -135,6 +135,7 @@ async def test_failed_delivery_is_retried_then_marked_failed(
             user=principal,
             user_id=None,
             message="never arrives",
+            quota=None,
             max_attempts=1,
         )
     assert (gave_up.status, gave_up.attempts) == ("failed", 1)
@@ -144,7 +145,12 @@ async def test_failed_delivery_is_retried_then_marked_failed(
     # With attempts left, it stays queued and the service's dispatcher delivers it later.
     async with sessionmaker() as session:
         retried = await service.send_message(
-            session=session, sender=failing, user=principal, user_id=user_id, message="later"
+            session=session,
+            sender=failing,
+            user=principal,
+            user_id=user_id,
+            message="later",
+            quota=None,
         )
     assert (retried.status, retried.attempts) == ("queued", 1)
 
