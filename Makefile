@@ -4,12 +4,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install check migrate seed run test test-e2e lint format bench bench-gateway bench-search bench-seats bench-booking clean
+.PHONY: install check migrate seed keys run test test-e2e lint format bench bench-gateway bench-search bench-seats bench-booking postman clean
 
 install: ## virtualenv with every dependency, pinned
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: newman not installed (make postman and tests/e2e/test_postman.py need it)"; fi
 
 check: ## Postgres and Redis reachable (creates the database if missing)
 	@$(BIN)/python -m shared.manage check
@@ -20,7 +22,10 @@ migrate: check ## alembic upgrade head for every service
 seed: migrate ## demo data (idempotent)
 	$(BIN)/python -m shared.manage seed
 
-run: seed ## migrate, seed, then all nine services with honcho
+keys: ## every service's key pair for service tokens (var/service-keys), where missing
+	$(BIN)/python -m shared.manage keys
+
+run: seed keys ## migrate, seed, then all nine services with honcho
 	$(BIN)/honcho start -f Procfile
 
 test: ## the whole suite: unit, service and e2e tests against real Postgres, Redis, processes
@@ -28,6 +33,12 @@ test: ## the whole suite: unit, service and e2e tests against real Postgres, Red
 
 test-e2e:
 	$(BIN)/python -m pytest tests/e2e
+
+BASE_URL ?= http://localhost:8080
+
+postman: ## the Postman collection with newman against a running gateway (BASE_URL=...)
+	@test -x node_modules/.bin/newman || { echo "newman is missing: make install (needs node and npm)"; exit 1; }
+	node_modules/.bin/newman run postman_collection.json --env-var baseUrl=$(BASE_URL)
 
 lint:
 	$(BIN)/ruff check .

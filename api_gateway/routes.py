@@ -41,6 +41,11 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+# A public path goes through without a token whatever the method: one it does not serve is the
+# service's 405 (with its Allow), not the gateway's 401. (No path mixes public and private
+# methods; each service checks the token again anyway.)
+PUBLIC_PATHS = frozenset(path for _, path in PUBLIC)
+
 assert all(service in BY_NAME for _, service in ROUTES), "route to an unknown service"
 
 _MAX_DECODE_ROUNDS = 4
@@ -99,4 +104,4 @@ def resolve(method: str, raw_path: bytes | str) -> Route:
     service = service_for(canonical)
     if service is None:
         raise NotFound("No such path")
-    return Route(service=service, path=canonical, public=(method.upper(), canonical) in PUBLIC)
+    return Route(service=service, path=canonical, public=canonical in PUBLIC_PATHS)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from auth_service import service
+from auth_service.config import AuthSettings
 from auth_service.keys import SigningKey
 from auth_service.schemas import (
     Jwks,
@@ -16,11 +17,13 @@ from auth_service.schemas import (
     TokenResponse,
     UserRead,
 )
+from auth_service.signup_throttle import SignupThrottle
 from auth_service.throttle import LoginThrottle
 from auth_service.tokens import AccessTokens, TokenPair
 from shared.db import SessionDep
 from shared.deps import from_state
 from shared.errors import PROBLEM_JSON
+from shared.openapi import problems
 from shared.security import CurrentUser
 
 
@@ -35,6 +38,8 @@ async def client_address(request: Request) -> str:
 
 AccessTokensDep = Annotated[AccessTokens, from_state("access_tokens")]
 LoginThrottleDep = Annotated[LoginThrottle, from_state("login_throttle")]
+SignupThrottleDep = Annotated[SignupThrottle, from_state("signup_throttle")]
+SettingsDep = Annotated[AuthSettings, from_state("settings")]
 SigningKeyDep = Annotated[SigningKey, from_state("signing_key")]
 ClientAddress = Annotated[str, Depends(client_address)]
 
@@ -64,13 +69,35 @@ router = APIRouter(tags=["auth"])
     "/api/auth/signup",
     status_code=201,
     summary="Create an account and sign in",
-    responses={409: _problem("Email already registered (EMAIL_TAKEN)"), **_INVALID},
+    responses={
+        409: _problem("Email already registered (EMAIL_TAKEN)"),
+        422: _problem(
+            "Invalid body (VALIDATION_FAILED), or a password that is too common, too easy to "
+            "guess or contains the email (PASSWORD_TOO_WEAK); both with `errors`"
+        ),
+        429: _problem(
+            "Too many sign-ups from this address (SIGNUP_RATE_LIMITED), with Retry-After"
+        ),
+    },
 )
 async def signup(
-    body: SignupRequest, session: SessionDep, tokens: AccessTokensDep, response: Response
+    body: SignupRequest,
+    session: SessionDep,
+    tokens: AccessTokensDep,
+    throttle: SignupThrottleDep,
+    settings: SettingsDep,
+    address: ClientAddress,
+    response: Response,
 ) -> TokenResponse:
     pair = await service.signup(
-        session=session, tokens=tokens, name=body.name, email=body.email, password=body.password
+        session=session,
+        tokens=tokens,
+        throttle=throttle,
+        name=body.name,
+        email=body.email,
+        password=body.password,
+        client_address=address,
+        min_password_score=settings.password_min_score,
     )
     return _tokens(pair, response)
 
@@ -131,7 +158,11 @@ async def logout(body: LogoutRequest, session: SessionDep, user: CurrentUser) ->
     await service.logout(session=session, user_id=user.user_id, refresh_token=body.refresh_token)
 
 
-@router.get("/api/auth/me", summary="The signed-in user", responses=_NEEDS_TOKEN)
+@router.get(
+    "/api/auth/me",
+    summary="The signed-in user",
+    responses={**_NEEDS_TOKEN, **problems((404, "The token's user is gone (USER_NOT_FOUND)"))},
+)
 async def me(session: SessionDep, user: CurrentUser) -> UserRead:
     found = await service.get_user(session=session, user_id=user.user_id)
     return UserRead(

@@ -1,12 +1,13 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.settings import BaseServiceSettings
 
-# Fine on a laptop, refused when ENVIRONMENT=production.
-DEV_ADMIN_PASSWORD = "dev-only-admin-password"  # noqa: S105
+# Admin passwords that have been published (an earlier development default): refused
+# everywhere but in the test suite, whatever the environment.
+PUBLISHED_ADMIN_PASSWORDS = frozenset({"dev-only-admin-password"})
 
 
 class AuthSettings(BaseServiceSettings):
@@ -26,9 +27,21 @@ class AuthSettings(BaseServiceSettings):
     login_max_failures_per_address: int = 20
     login_window_seconds: int = 900
 
-    # The administrator created by `python -m shared.manage seed`.
+    # Sign-ups per client address (an IPv6 /64) in a fixed window, counted before any work
+    # (SIGNUP_MAX_PER_ADDRESS per SIGNUP_WINDOW_SECONDS; 0: no limit). Generous for an office
+    # or a mobile carrier's shared address, far below account farming.
+    signup_max_per_address: int = Field(20, ge=0)
+    signup_window_seconds: int = Field(3600, ge=1)
+    # Least zxcvbn score (0-4) of a new password (PASSWORD_MIN_SCORE): 2 refuses the common
+    # passwords and anything guessed in under 10^6 tries (auth_service/password_policy.py).
+    password_min_score: int = Field(2, ge=0, le=4)
+
+    # The administrator created by `python -m shared.manage seed`. Its password is
+    # ADMIN_PASSWORD if set, else the content of ADMIN_PASSWORD_FILE, which the seed step
+    # generates on first run outside production (printed once).
     admin_email: str = "admin@flightbook.local"
-    admin_password: SecretStr = SecretStr(DEV_ADMIN_PASSWORD)
+    admin_password: SecretStr | None = None
+    admin_password_file: Path = Path("var/admin_password")
     admin_name: str = "Administrator"
 
     @field_validator(
@@ -60,14 +73,26 @@ class AuthSettings(BaseServiceSettings):
             raise ValueError("ADMIN_EMAIL must be an email address")
         return value
 
+    @field_validator("admin_password", mode="before")
+    @classmethod
+    def _blank_password_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
-    def _refuse_dev_admin_password(self) -> "AuthSettings":
-        password = self.admin_password.get_secret_value()
-        if len(password) < 8:
-            raise ValueError("ADMIN_PASSWORD must be at least 8 characters")
-        if self.environment == "production" and password == DEV_ADMIN_PASSWORD:
-            raise ValueError("ADMIN_PASSWORD must be set in production")
+    def _refuse_known_admin_password(self) -> "AuthSettings":
+        if self.admin_password is not None:
+            check_admin_password(
+                self.admin_password.get_secret_value(), environment=self.environment
+            )
         return self
+
+
+def check_admin_password(password: str, *, environment: str) -> None:
+    """At least 8 characters, and never a password the repository has ever shown."""
+    if len(password) < 8:
+        raise ValueError("ADMIN_PASSWORD must be at least 8 characters")
+    if environment != "test" and password in PUBLISHED_ADMIN_PASSWORDS:
+        raise ValueError("ADMIN_PASSWORD is a published development value: choose your own")
 
 
 @lru_cache

@@ -23,7 +23,9 @@ from booking_service.schemas import (
 )
 from shared.db import SessionDep
 from shared.deps import from_state
-from shared.security import CallingService, CurrentUser, bearer_token, ensure_self_or_admin
+from shared.openapi import problems
+from shared.security import CurrentUser, bearer_token, ensure_self_or_admin
+from shared.service_identity import internal_caller
 
 ClientsDep = Annotated[Clients, from_state("clients")]
 SettingsDep = Annotated[BookingSettings, from_state("settings")]
@@ -32,13 +34,44 @@ BookingId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The booking's 
 router = APIRouter(prefix="/api/bookings", tags=["bookings"])
 internal = APIRouter(prefix="/internal/bookings", tags=["internal"])
 
+# Who may call each internal route (shared.service_identity): the booking as other services
+# read it, the payment saga's steps, and the discount service's repricing.
+BookingReader = Annotated[str, internal_caller("payment", "discount", "ticket")]
+PaymentSaga = Annotated[str, internal_caller("payment")]
+Repricer = Annotated[str, internal_caller("discount")]
+
+
+_NO_BOOKING = (404, "No such booking of mine (BOOKING_NOT_FOUND)")
+_CREATE_PROBLEMS = problems(
+    (403, "userId is another user's (FORBIDDEN)"),
+    (404, "No such hold or flight (HOLD_NOT_FOUND, FLIGHT_NOT_FOUND)"),
+    (
+        409,
+        "A hold that is not mine, expired or used (HOLD_NOT_OWNED, HOLD_EXPIRED, "
+        "HOLD_ALREADY_USED, NO_ACTIVE_HOLD), a seat sold meanwhile, a cancelled or departed "
+        "flight, or a client price that is not the current one (PRICE_CHANGED)",
+    ),
+    (
+        422,
+        "Invalid body (VALIDATION_FAILED); holds that do not form one booking (HOLD_REQUIRED, "
+        "HOLD_FLIGHT_MISMATCH, ONE_HOLD_PER_FLIGHT, ITINERARY_INVALID), a seat or passenger "
+        "count that does not match the holds (SEAT_COUNT_MISMATCH, PASSENGER_COUNT_MISMATCH)",
+    ),
+)
+
 
 @router.post(
     "/create",
     status_code=status.HTTP_201_CREATED,
     summary="Book the caller's held seats (priced by the server)",
+    responses=_CREATE_PROBLEMS,
 )
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Book held seats (alias)")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Book held seats (alias)",
+    responses=_CREATE_PROBLEMS,
+)
 async def create_booking(
     body: BookingCreate,
     user: CurrentUser,
@@ -71,14 +104,18 @@ async def list_bookings(
     return BookingPage(items=[BookingOut.of(b) for b in items], next_cursor=next_cursor)
 
 
-@router.get("/{booking_id}", summary="A booking of mine")
+@router.get("/{booking_id:int}", summary="A booking of mine", responses=problems(_NO_BOOKING))
 async def get_booking(booking_id: BookingId, user: CurrentUser, session: SessionDep) -> BookingOut:
     return BookingOut.of(
         await service.get_booking(session=session, booking_id=booking_id, user=user)
     )
 
 
-@router.get("/{booking_id}/{user_id}", summary="A booking of mine (the seed's form)")
+@router.get(
+    "/{booking_id:int}/{user_id:int}",
+    summary="A booking of mine (the seed's form)",
+    responses=problems((403, "userId is another user's (FORBIDDEN)"), _NO_BOOKING),
+)
 async def get_user_booking(
     booking_id: BookingId,
     user_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
@@ -92,7 +129,19 @@ async def get_user_booking(
     return BookingOut.of(booking)
 
 
-@router.post("/{booking_id}/cancel", summary="Cancel (a paid booking is refunded in full)")
+@router.post(
+    "/{booking_id:int}/cancel",
+    summary="Cancel (a paid booking is refunded in full)",
+    responses=problems(
+        _NO_BOOKING,
+        (
+            409,
+            "Expired, departed, or a payment or cancellation under way "
+            "(BOOKING_NOT_CANCELLABLE, FLIGHT_DEPARTED, PAYMENT_IN_PROGRESS, "
+            "CANCELLATION_PENDING)",
+        ),
+    ),
+)
 async def cancel_booking(
     booking_id: BookingId, user: CurrentUser, session: SessionDep, clients: ClientsDep
 ) -> BookingOut:
@@ -108,7 +157,7 @@ async def cancel_booking(
 
 @internal.get("/{booking_id}")
 async def internal_get(
-    booking_id: BookingId, _caller: CallingService, session: SessionDep
+    booking_id: BookingId, _caller: BookingReader, session: SessionDep
 ) -> InternalBookingOut:
     return internal_view(await service.get_booking_internal(session=session, booking_id=booking_id))
 
@@ -117,7 +166,7 @@ async def internal_get(
 async def internal_payment_started(
     booking_id: BookingId,
     body: PaymentStart,
-    _caller: CallingService,
+    _caller: PaymentSaga,
     session: SessionDep,
     clients: ClientsDep,
 ) -> BookingState:
@@ -134,7 +183,7 @@ async def internal_payment_started(
 
 @internal.post("/{booking_id}/payment-failed", summary="The payment failed; payable again")
 async def internal_payment_failed(
-    booking_id: BookingId, body: PaymentRef, _caller: CallingService, session: SessionDep
+    booking_id: BookingId, body: PaymentRef, _caller: PaymentSaga, session: SessionDep
 ) -> BookingState:
     booking = await lifecycle.payment_failed(
         session=session, booking_id=booking_id, payment_id=body.payment_id
@@ -146,7 +195,7 @@ async def internal_payment_failed(
 async def internal_confirm(
     booking_id: BookingId,
     body: PaymentRef,
-    _caller: CallingService,
+    _caller: PaymentSaga,
     session: SessionDep,
     clients: ClientsDep,
 ) -> BookingState:
@@ -158,7 +207,7 @@ async def internal_confirm(
 
 @internal.post("/{booking_id}/expire", summary="Expire the booking if its deadline has passed")
 async def internal_expire(
-    booking_id: BookingId, _caller: CallingService, session: SessionDep, clients: ClientsDep
+    booking_id: BookingId, _caller: PaymentSaga, session: SessionDep, clients: ClientsDep
 ) -> BookingState:
     booking = await lifecycle.expire_if_due(session=session, clients=clients, booking_id=booking_id)
     return BookingState.of(booking)
@@ -166,7 +215,7 @@ async def internal_expire(
 
 @internal.post("/{booking_id}/discount", summary="Reprice a PENDING booking with a discount")
 async def internal_discount(
-    booking_id: BookingId, body: DiscountIn, _caller: CallingService, session: SessionDep
+    booking_id: BookingId, body: DiscountIn, _caller: Repricer, session: SessionDep
 ) -> DiscountOut:
     booking, before = await service.apply_discount(
         session=session, booking_id=booking_id, code=body.code, discount=body.discount

@@ -147,12 +147,18 @@ class FlightClient:
         return _parse(FlightInfo, response, "flight search")
 
 
+def _hold_path(hold_id: str) -> str:
+    """`/internal/holds/<id>`, the id one escaped segment: a dot too, or the HTTP client would
+    read the id "." as a dot segment and call `/internal/holds` (a 422, so a 502 here)."""
+    return f"/internal/holds/{quote(hold_id, safe='').replace('.', '%2E')}"
+
+
 class SeatClient:
     def __init__(self, http: ServiceClient) -> None:
         self.http = http
 
     async def get_hold(self, hold_id: str) -> HoldInfo | None:
-        response = await self.http.get(f"/internal/holds/{quote(hold_id, safe='')}")
+        response = await self.http.get(_hold_path(hold_id))
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -180,7 +186,7 @@ class SeatClient:
     async def confirm_hold(self, *, hold_id: str, booking_id: int) -> None:
         """Sell the held seats to the booking (idempotent for the same booking)."""
         response = await self.http.post(
-            f"/internal/holds/{quote(hold_id, safe='')}/confirm",
+            f"{_hold_path(hold_id)}/confirm",
             json={"bookingId": booking_id},
             headers={"Idempotency-Key": f"confirm-{hold_id}-{booking_id}"},
         )
@@ -200,7 +206,7 @@ class SeatClient:
     async def release_hold(self, *, hold_id: str) -> None:
         """Release a live hold; a hold that is already gone is fine."""
         response = await self.http.post(
-            f"/internal/holds/{quote(hold_id, safe='')}/release",
+            f"{_hold_path(hold_id)}/release",
             headers={"Idempotency-Key": f"release-{hold_id}"},
         )
         if response.status_code >= 400 and response.status_code not in (404, 409, 410):

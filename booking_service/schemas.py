@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from pydantic import (
+    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -33,6 +34,15 @@ class PassengerIn(CamelModel):
 class BookingCreate(CamelModel):
     """`{holdIds:[...]}`, or the seed's `{flightId, seats}` (with `holdId`/`holdIds` or not)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["holdIds"], "properties": {"holdIds": {"type": "array"}}},
+                {"required": ["holdId"], "properties": {"holdId": {"not": {"type": "null"}}}},
+                {"required": ["flightId"], "properties": {"flightId": {"type": "integer"}}},
+            ]
+        }
+    )
     hold_ids: Annotated[list[HoldId], Field(min_length=1, max_length=4)] | None = None
     hold_id: HoldId | None = None
     flight_id: Id | None = None

@@ -1,11 +1,12 @@
 """HTTP routes of the discount service: thin handlers over `service`."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from discount_service import service
 from discount_service.clients import BookingClient
+from discount_service.guesses import CodeGuesses
 from discount_service.models import DiscountCode
 from discount_service.schemas import (
     BIGINT_MAX,
@@ -17,26 +18,30 @@ from discount_service.schemas import (
 )
 from shared.db import SessionDep
 from shared.deps import from_state
-from shared.errors import PROBLEM_JSON
+from shared.openapi import problems
 from shared.security import AdminUser, CurrentUser
 
 BookingsDep = Annotated[BookingClient, from_state("clients", "bookings")]
+GuessesDep = Annotated[CodeGuesses, from_state("code_guesses")]
 
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_JSON: {}}}
-
-
-_REFUSALS = {
-    404: _problem("Unknown code (DISCOUNT_NOT_FOUND) or booking (BOOKING_NOT_FOUND)"),
-    409: _problem(
-        "BOOKING_NOT_PENDING, DISCOUNT_ALREADY_APPLIED (one code per booking), PAYMENT_IN_PROGRESS"
+_REFUSALS = problems(
+    (404, "Unknown code (DISCOUNT_NOT_FOUND) or booking (BOOKING_NOT_FOUND)"),
+    (
+        409,
+        "BOOKING_NOT_PENDING, DISCOUNT_ALREADY_APPLIED (one code per booking), PAYMENT_IN_PROGRESS",
     ),
-    422: _problem(
+    (
+        422,
         "DISCOUNT_EXPIRED (inactive, not yet or no longer valid), DISCOUNT_EXHAUSTED, "
-        "DISCOUNT_USER_LIMIT, DISCOUNT_MIN_AMOUNT, or an invalid body (VALIDATION_FAILED)"
+        "DISCOUNT_USER_LIMIT, DISCOUNT_MIN_AMOUNT, DISCOUNT_TOO_LARGE, or an invalid request "
+        "(VALIDATION_FAILED)",
     ),
-}
+    (
+        429,
+        "Too many unknown or expired codes tried (DISCOUNT_ATTEMPTS_THROTTLED), with "
+        "Retry-After; until the window ends every code is refused, a valid one too",
+    ),
+)
 
 router = APIRouter(prefix="/api/discounts", tags=["discounts"])
 
@@ -65,10 +70,19 @@ def code_out(c: DiscountCode) -> DiscountCodeOut:
     "/apply", summary="Apply a code to my PENDING booking and reprice it", responses=_REFUSALS
 )
 async def apply_code(
-    body: ApplyRequest, user: CurrentUser, session: SessionDep, bookings: BookingsDep
+    body: ApplyRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    bookings: BookingsDep,
+    guesses: GuessesDep,
 ) -> AppliedOut:
     applied = await service.apply_code(
-        session=session, bookings=bookings, user=user, booking_id=body.booking_id, code=body.code
+        session=session,
+        bookings=bookings,
+        user=user,
+        booking_id=body.booking_id,
+        code=body.code,
+        guesses=guesses,
     )
     return AppliedOut(
         code=applied.code,
@@ -91,11 +105,12 @@ async def validate_code(
     user: CurrentUser,
     session: SessionDep,
     bookings: BookingsDep,
+    guesses: GuessesDep,
     code: Annotated[str, Query(min_length=1, max_length=40)],
     booking_id: Annotated[int | None, Query(alias="bookingId", ge=1, le=BIGINT_MAX)] = None,
 ) -> QuoteOut:
     if booking_id is None:
-        c = await service.preview_code(session=session, code=code)
+        c = await service.preview_code(session=session, user=user, code=code, guesses=guesses)
         return QuoteOut(
             code=c.code,
             kind=c.kind,
@@ -104,7 +119,12 @@ async def validate_code(
             min_booking_amount=c.min_booking_amount,
         )
     q = await service.quote(
-        session=session, bookings=bookings, user=user, booking_id=booking_id, code=code
+        session=session,
+        bookings=bookings,
+        user=user,
+        booking_id=booking_id,
+        code=code,
+        guesses=guesses,
     )
     return QuoteOut(
         code=q.code.code,
@@ -124,10 +144,7 @@ async def validate_code(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a discount code (admin)",
-    responses={
-        403: _problem("Not an administrator (FORBIDDEN)"),
-        409: _problem("The code exists (DISCOUNT_CODE_EXISTS)"),
-    },
+    responses=problems((409, "The code exists (DISCOUNT_CODE_EXISTS)")),
 )
 async def create_code(
     body: DiscountCodeCreate, _admin: AdminUser, session: SessionDep

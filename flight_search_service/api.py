@@ -21,36 +21,76 @@ from flight_search_service.schemas import (
     SearchResponse,
 )
 from shared.db import ReadSessionDep, SessionDep
-from shared.security import AdminUser, CallingService, CurrentUser
+from shared.openapi import problems
+from shared.security import AdminUser, CurrentUser
+from shared.service_identity import internal_caller
 
 MAX_ID = 2**63 - 1
 FlightId = Annotated[int, Path(ge=1, le=MAX_ID, description="Flight id")]
-PROBLEM: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid token"},
-    422: {"description": "Invalid input (problem+json)"},
-}
+# The search's parameters are checked by `search.parse_query` (INVALID_SEARCH, naming the
+# parameter); the document says what it accepts. An IATA code in any case ("DEL", "del"): the
+# answer spells it in capitals.
+IATA: dict[str, Any] = {"pattern": "^[A-Za-z]{3}$"}
+# SEARCH_MAX_LIMIT's default: the documented bound (a smaller setting is enforced too).
+SEARCH_LIMIT_MAX = 1000
+_NO_FLIGHT = (404, "No such flight (FLIGHT_NOT_FOUND)")
 
-router = APIRouter(tags=["flights"], responses=PROBLEM)
+router = APIRouter(tags=["flights"])
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=True)
+# Flight documents: the booking service (fares, times) and the seat service (layouts).
+FlightReader = Annotated[str, internal_caller("booking", "seat")]
 
 
 @router.get(
     "/api/flights/search",
     response_model=SearchResponse,
     summary="Direct and one-stop itineraries",
-    responses={200: {"headers": {"X-Cache": {"description": "HIT or MISS"}}}},
+    responses={
+        200: {
+            "headers": {
+                "X-Cache": {
+                    "description": "Served from the search cache or not",
+                    "schema": {"type": "string", "enum": ["HIT", "MISS"]},
+                }
+            }
+        },
+        **problems(
+            (
+                422,
+                "Invalid query (VALIDATION_FAILED); the same airport twice, a date in the past or "
+                "over a year ahead (INVALID_SEARCH); an unknown airport (UNKNOWN_AIRPORT)",
+            )
+        ),
+    },
 )
 async def search_flights(
     _user: CurrentUser,
     ctx: ContextDep,
-    source: Annotated[str, Query(description="IATA code of the origin, e.g. DEL")],
-    destination: Annotated[str, Query(description="IATA code of the destination, e.g. BOM")],
-    date: Annotated[str, Query(description="Departure date (YYYY-MM-DD), local at the source")],
+    source: Annotated[
+        str, Query(json_schema_extra=IATA, description="IATA code of the origin, e.g. DEL")
+    ],
+    destination: Annotated[
+        str, Query(json_schema_extra=IATA, description="IATA code of the destination, e.g. BOM")
+    ],
+    date: Annotated[
+        str,
+        Query(
+            json_schema_extra={"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+            description="Departure date (YYYY-MM-DD), local at the source",
+        ),
+    ],
     passengers: Annotated[int, Query(ge=1, le=MAX_PASSENGERS)] = 1,
     max_stops: Annotated[int, Query(alias="maxStops", ge=0, le=1)] = 1,
     sort: SortKey = "price",
     cabin: CabinName = "economy",
-    limit: Annotated[int | None, Query(ge=1, description="Most itineraries to return")] = None,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            json_schema_extra={"maximum": SEARCH_LIMIT_MAX},
+            description="Most itineraries to return",
+        ),
+    ] = None,
     cache_control: Annotated[str | None, Header()] = None,
 ) -> Response:
     if limit is not None and limit > ctx.settings.search_max_limit:
@@ -98,7 +138,12 @@ async def list_airports(
     return {"airports": [a.document() for a in found], "count": len(found)}
 
 
-@router.get("/api/flights/{flight_id}", response_model=FlightOut, summary="One flight")
+@router.get(
+    "/api/flights/{flight_id:int}",
+    response_model=FlightOut,
+    summary="One flight",
+    responses=problems(_NO_FLIGHT),
+)
 async def read_flight(
     flight_id: FlightId, _user: CurrentUser, session: ReadSessionDep, ctx: ContextDep
 ) -> dict[str, Any]:
@@ -114,7 +159,10 @@ async def read_flight(
     response_model=FlightOut,
     status_code=201,
     summary="Create a flight (admin)",
-    responses={403: {"description": "Not an administrator"}, 409: {"description": "Exists"}},
+    responses=problems(
+        (409, "The flight exists (FLIGHT_EXISTS)"),
+        (422, "Invalid body (VALIDATION_FAILED), unknown airport or aircraft (INVALID_FLIGHT)"),
+    ),
 )
 async def create_flight(
     body: FlightCreate,
@@ -148,10 +196,12 @@ async def create_flight(
 
 
 @router.post(
-    "/api/flights/{flight_id}/cancel",
+    "/api/flights/{flight_id:int}/cancel",
     response_model=FlightOut,
     summary="Cancel a flight (admin)",
-    responses={403: {"description": "Not an administrator"}, 409: {"description": "Cancelled"}},
+    responses=problems(
+        _NO_FLIGHT, (409, "Cancelled or departed (FLIGHT_ALREADY_CANCELLED, FLIGHT_DEPARTED)")
+    ),
 )
 async def cancel_flight(
     flight_id: FlightId,
@@ -172,7 +222,7 @@ async def cancel_flight(
 
 @internal.get("/flights/{flight_id}", response_model=FlightDocument, summary="One flight")
 async def internal_flight(
-    flight_id: FlightId, _service: CallingService, session: ReadSessionDep, ctx: ContextDep
+    flight_id: FlightId, _service: FlightReader, session: ReadSessionDep, ctx: ContextDep
 ) -> dict[str, Any]:
     record = await service.get_flight(session=session, flight_id=flight_id)
     await ctx.airports.ensure({record.flight.origin, record.flight.destination})
@@ -181,7 +231,7 @@ async def internal_flight(
 
 @internal.get("/flights", response_model=FlightDocuments, summary="Several flights")
 async def internal_flights(
-    _service: CallingService,
+    _service: FlightReader,
     session: ReadSessionDep,
     ctx: ContextDep,
     ids: Annotated[str, Query(description="Comma-separated flight ids, at most 200")],

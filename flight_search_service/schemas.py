@@ -1,6 +1,7 @@
 """Request and response models (camelCase in JSON)."""
 
 import re
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import (
@@ -11,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.money import Amount
+from shared.money import amount_within
 from shared.schemas import CamelModel
 
 CabinName = Literal["economy", "business"]
@@ -138,9 +139,16 @@ class FlightDocuments(CamelModel):
     missing: list[int]
 
 
+# A seat's fare: above 0 and at most 10 lakh INR, so that a booking's total (up to 9 seats on
+# each of 4 flights, with GST and fees) fits the Numeric(10, 2) money columns. The bounds are
+# in the JSON schema too (exclusiveMinimum, maximum).
+MAX_FARE = Decimal("1000000.00")
+Fare = amount_within(gt=0, le=MAX_FARE)
+
+
 class FareInput(CamelModel):
-    economy: Amount = Field(gt=0)
-    business: Amount | None = Field(None, gt=0)
+    economy: Fare
+    business: Fare | None = None
 
 
 class FlightCreate(CamelModel):

@@ -40,7 +40,7 @@ log = logging.getLogger("flight_search_service.search")
 Cabin = Literal["economy", "business"]
 MAX_DAYS_AHEAD = 366
 _CODE = re.compile(r"^[A-Za-z]{3}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +68,13 @@ class SearchRules:
 
 
 def _code(value: str, field: str) -> str:
-    if not _CODE.match(value.strip()):
+    if not _CODE.fullmatch(value):  # exactly what the OpenAPI document says: no spaces
         raise InvalidSearch(
             f"{field} must be a 3-letter IATA airport code, e.g. DEL",
             loc=("query", field),
             type="airport_code",
         )
-    return value.strip().upper()
+    return value.upper()
 
 
 async def parse_query(
@@ -99,9 +99,9 @@ async def parse_query(
             type="same_airport",
         )
     try:
-        if not _DATE.match(day.strip()):
+        if not _DATE.fullmatch(day):
             raise ValueError
-        when = date.fromisoformat(day.strip())
+        when = date.fromisoformat(day)
     except ValueError:
         raise InvalidSearch(
             f"date must be a calendar date as YYYY-MM-DD, e.g. {now.date().isoformat()}",

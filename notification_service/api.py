@@ -13,13 +13,16 @@ from notification_service.schemas import (
     NotificationPage,
     SendRequest,
 )
+from notification_service.send_quota import SendQuota
 from notification_service.sender import Sender
 from shared.db import SessionDep
 from shared.deps import from_state
 from shared.errors import PROBLEM_JSON
+from shared.openapi import problems
 from shared.security import CurrentUser
 
 SenderDep = Annotated[Sender, from_state("sender")]
+SendQuotaDep = Annotated[SendQuota, from_state("send_quota")]
 SettingsDep = Annotated[NotificationSettings, from_state("settings")]
 
 
@@ -34,13 +37,17 @@ router = APIRouter(prefix="/api/notifications", tags=["notifications"])
     "/send",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Message a user (yourself; admins: anyone) by mock email or SMS",
-    responses={403: _problem("userId is another user's (FORBIDDEN)")},
+    responses={
+        403: _problem("userId is another user's (FORBIDDEN)"),
+        429: _problem("Over the sender's quota (NOTIFICATION_RATE_LIMITED), with Retry-After"),
+    },
 )
 async def send(
     body: SendRequest,
     user: CurrentUser,
     session: SessionDep,
     sender: SenderDep,
+    quota: SendQuotaDep,
     settings: SettingsDep,
 ) -> NotificationOut:
     n = await service.send_message(
@@ -49,6 +56,7 @@ async def send(
         user=user,
         user_id=body.user_id,
         message=body.message,
+        quota=quota,
         channel=body.channel,
         max_attempts=settings.notification_max_attempts,
     )
@@ -77,7 +85,11 @@ async def list_notifications(
     return NotificationPage(items=[NotificationOut.of(n) for n in items], next_cursor=next_cursor)
 
 
-@router.get("/{notification_id}", summary="One of my notifications")
+@router.get(
+    "/{notification_id:int}",
+    summary="One of my notifications",
+    responses=problems((404, "No such notification of mine (NOTIFICATION_NOT_FOUND)")),
+)
 async def get_notification(
     notification_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)],
     user: CurrentUser,

@@ -14,7 +14,9 @@ from payment_service.schemas import BIGINT_MAX, PaymentList, PaymentOut, PayRequ
 from shared.db import SessionDep
 from shared.deps import from_state
 from shared.errors import PROBLEM_JSON
-from shared.security import CallingService, CurrentUser
+from shared.openapi import problems
+from shared.security import CurrentUser
+from shared.service_identity import internal_caller
 
 ClientsDep = Annotated[Clients, from_state("clients")]
 GatewayDep = Annotated[CardGateway, from_state("gateway")]
@@ -24,6 +26,8 @@ PaymentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The payment's 
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 internal = APIRouter(prefix="/internal/payments", tags=["internal"])
+# Refunds and payment reads are the booking service's (cancellations, expiry).
+FromBooking = Annotated[str, internal_caller("booking")]
 
 
 @router.post(
@@ -32,9 +36,29 @@ internal = APIRouter(prefix="/internal/payments", tags=["internal"])
     response_model=PaymentOut,
     summary="Pay a booking (mock card gateway); optional Idempotency-Key",
     responses={
+        200: {"description": "This key's earlier attempt, which failed", "model": PaymentOut},
         202: {"description": "Charged; the booking is being confirmed", "model": PaymentOut},
-        402: {"description": "Declined (declineCode)"},
-        409: {"description": "Amount mismatch, already paid, payment in progress, hold expired"},
+        **problems(
+            (402, "Declined (PAYMENT_DECLINED, with declineCode); the booking is still payable"),
+            (403, "userId is another user's (FORBIDDEN)"),
+            (404, "No such booking of mine (BOOKING_NOT_FOUND)"),
+            (
+                409,
+                "Amount mismatch (AMOUNT_MISMATCH, with amountDue), already paid, not payable, "
+                "hold expired, a payment or this key's request in progress",
+            ),
+            (
+                422,
+                "Invalid body (VALIDATION_FAILED), card number or expiry (CARD_INVALID, "
+                "CARD_EXPIRED), Idempotency-Key (IDEMPOTENCY_KEY_INVALID) or a key reused with "
+                "another body (IDEMPOTENCY_KEY_REUSED)",
+            ),
+            (
+                503,
+                "Over capacity, or the attempt took too long and was given up (nothing was "
+                "charged: PAYMENT_ABANDONED)",
+            ),
+        ),
     },
 )
 async def pay(
@@ -46,7 +70,10 @@ async def pay(
     gateway: GatewayDep,
     settings: SettingsDep,
     request: Request,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", json_schema_extra={"pattern": "^[!-~]{1,255}$"}),
+    ] = None,
 ) -> JSONResponse:
     outcome = await service.pay_with_key(
         session=session,
@@ -58,6 +85,7 @@ async def pay(
         request=body,
         idempotency_key=idempotency_key,
         instance=request.url.path,
+        hash_key=request.app.state.service_identity.derived_secret("idempotency"),
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return JSONResponse(
@@ -81,7 +109,11 @@ async def list_payments(
     return PaymentList(items=[PaymentOut.of(p) for p in payments])
 
 
-@router.get("/{payment_id}", summary="A payment of mine")
+@router.get(
+    "/{payment_id:int}",
+    summary="A payment of mine",
+    responses=problems((404, "No such payment of mine (PAYMENT_NOT_FOUND)")),
+)
 async def get_payment(payment_id: PaymentId, user: CurrentUser, session: SessionDep) -> PaymentOut:
     return PaymentOut.of(
         await service.get_payment(session=session, payment_id=payment_id, user=user)
@@ -93,7 +125,7 @@ async def get_payment(payment_id: PaymentId, user: CurrentUser, session: Session
 
 @internal.post("/refund", summary="Refund a booking's payment in full (idempotent)")
 async def refund(
-    body: RefundRequest, _caller: CallingService, session: SessionDep, gateway: GatewayDep
+    body: RefundRequest, _caller: FromBooking, session: SessionDep, gateway: GatewayDep
 ) -> PaymentOut:
     payment = await service.refund_booking(
         session=session, gateway=gateway, booking_id=body.booking_id, reason=body.reason
@@ -103,6 +135,6 @@ async def refund(
 
 @internal.get("/{payment_id}")
 async def internal_get(
-    payment_id: PaymentId, _caller: CallingService, session: SessionDep
+    payment_id: PaymentId, _caller: FromBooking, session: SessionDep
 ) -> PaymentOut:
     return PaymentOut.of(await service.get_payment_internal(session=session, payment_id=payment_id))

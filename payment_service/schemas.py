@@ -14,12 +14,26 @@ BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 
 
+def _two_or_four_digit_year(schema: dict[str, Any]) -> None:
+    """`expYear` is 0-99 (20xx) or 2000-2200, as `_four_digits` reads it."""
+    schema.pop("minimum", None)
+    schema.pop("maximum", None)
+    schema["anyOf"] = [{"minimum": 0, "maximum": 99}, {"minimum": 2000, "maximum": 2200}]
+
+
 class CardIn(CamelModel):
     """A card as the client sends it. The number is never stored, logged or echoed back."""
 
-    number: Annotated[str, Field(repr=False)]
+    number: Annotated[
+        str,
+        Field(
+            repr=False,
+            # 12 to 19 digits, spaces and dashes between them ignored (see `_digits`).
+            json_schema_extra={"pattern": "^[ -]*(?:[0-9][ -]*){12,19}$"},
+        ),
+    ]
     exp_month: Annotated[int, Field(ge=1, le=12)]
-    exp_year: Annotated[int, Field(ge=0, le=2200)]
+    exp_year: Annotated[int, Field(ge=0, le=2200, json_schema_extra=_two_or_four_digit_year)]
     cvc: Annotated[str, StringConstraints(pattern=r"^[0-9]{3,4}$"), Field(repr=False)]
 
     @field_validator("number", mode="before")
@@ -29,7 +43,8 @@ class CardIn(CamelModel):
             value = str(value)
         if isinstance(value, str):
             value = value.replace(" ", "").replace("-", "")
-            if not value.isdigit() or not 12 <= len(value) <= 19:
+            # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a 500).
+            if not (value.isascii() and value.isdigit()) or not 12 <= len(value) <= 19:
                 raise ValueError("a card number is 12 to 19 digits")
         return value
 

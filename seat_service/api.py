@@ -31,7 +31,9 @@ from seat_service.state import Seats
 from shared.db import SessionDep
 from shared.deps import from_state
 from shared.events import OutboxRelay
-from shared.security import CallingService, CurrentUser, ensure_self_or_admin
+from shared.openapi import problems
+from shared.security import CurrentUser, ensure_self_or_admin
+from shared.service_identity import internal_caller
 
 # Everything the hot routes need, in one dependency (each one costs a call per request).
 SeatsDep = Annotated[Seats, from_state("seats")]
@@ -41,6 +43,8 @@ FlightIdPath = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
 
 router = APIRouter(prefix="/api/seats", tags=["seats"])
 internal = APIRouter(prefix="/internal", tags=["internal"])
+# Holds are confirmed, read and released by the booking service alone.
+FromBooking = Annotated[str, internal_caller("booking")]
 
 _PROBLEM = {"content": {"application/problem+json": {}}}
 
@@ -100,10 +104,10 @@ def _seat_map(m: service.SeatMap) -> bytes:
 
 
 @router.get(
-    "/{flight_id}",
+    "/{flight_id:int}",
     response_model=SeatMapRead,
     summary="Seat map: every seat with its status",
-    responses={404: _PROBLEM},
+    responses=problems((404, "No such flight (FLIGHT_NOT_FOUND)")),
 )
 async def get_seat_map(flight_id: FlightIdPath, user: CurrentUser, seats: SeatsDep) -> Response:
     m = await service.seat_map(
@@ -121,7 +125,22 @@ async def get_seat_map(flight_id: FlightIdPath, user: CurrentUser, seats: SeatsD
     status_code=status.HTTP_201_CREATED,
     response_model=HoldRead,
     summary="Hold one or several seats, all or nothing",
-    responses={403: _PROBLEM, 404: _PROBLEM, 409: _PROBLEM, 422: _PROBLEM},
+    responses=problems(
+        (403, "userId is another user's (FORBIDDEN)"),
+        (404, "No such flight (FLIGHT_NOT_FOUND)"),
+        (
+            409,
+            "A seat is not available (SEAT_UNAVAILABLE, naming the seats); the flight is "
+            "cancelled or departed; over the seats one may hold (SEAT_LIMIT_EXCEEDED, "
+            "HOLD_LIMIT_REACHED)",
+        ),
+        (
+            422,
+            "Invalid body (VALIDATION_FAILED); no such seat (SEAT_NOT_FOUND), a seat twice "
+            "(DUPLICATE_SEATS), too many seats (TOO_MANY_SEATS)",
+        ),
+        (429, "Too many hold attempts (HOLD_RATE_LIMITED)"),
+    ),
 )
 async def lock_seats(body: LockRequest, user: CurrentUser, seats: SeatsDep) -> Response:
     ensure_self_or_admin(user, body.user_id)
@@ -135,6 +154,9 @@ async def lock_seats(body: LockRequest, user: CurrentUser, seats: SeatsDep) -> R
         seat_numbers=body.requested,
         ttl_ms=settings.hold_ttl_ms,
         max_per_user=settings.max_seats_per_user,
+        max_held=settings.max_held_seats_per_user,
+        rate_limit=settings.hold_rate_limit,
+        rate_window_seconds=settings.hold_rate_window_seconds,
     )
     return _json(_hold_read(info), status.HTTP_201_CREATED)
 
@@ -143,9 +165,16 @@ async def lock_seats(body: LockRequest, user: CurrentUser, seats: SeatsDep) -> R
     "/lock/{hold_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Release my hold",
-    responses={404: _PROBLEM, 409: _PROBLEM},
+    responses=problems(
+        (404, "No such hold of mine (HOLD_NOT_FOUND)"),
+        (409, "Its seats are sold: cancel the booking instead (HOLD_ALREADY_CONFIRMED)"),
+    ),
 )
-async def unlock_seats(hold_id: str, user: CurrentUser, seats: SeatsDep) -> Response:
+async def unlock_seats(
+    hold_id: Annotated[str, Path(json_schema_extra={"format": "uuid"})],
+    user: CurrentUser,
+    seats: SeatsDep,
+) -> Response:
     await service.release_hold(
         db=seats.db,
         holds=seats.holds,
@@ -157,7 +186,7 @@ async def unlock_seats(hold_id: str, user: CurrentUser, seats: SeatsDep) -> Resp
 
 # Internal: the booking service, with a service token --------------------------------------
 @internal.get("/holds/{hold_id}", response_model=HoldDetail, responses={404: _PROBLEM})
-async def read_hold(hold_id: str, caller: CallingService, seats: SeatsDep) -> Response:
+async def read_hold(hold_id: str, caller: FromBooking, seats: SeatsDep) -> Response:
     info = await service.get_hold(
         db=seats.db, holds=seats.holds, hold_id=service.parse_hold_id(hold_id)
     )
@@ -168,7 +197,7 @@ async def read_hold(hold_id: str, caller: CallingService, seats: SeatsDep) -> Re
 async def list_holds(
     user_id: Annotated[int, Query(alias="userId", ge=1, le=BIGINT_MAX)],
     flight_id: Annotated[int, Query(alias="flightId", ge=1, le=BIGINT_MAX)],
-    caller: CallingService,
+    caller: FromBooking,
     seats: SeatsDep,
 ) -> Response:
     found = await service.live_holds_of(
@@ -186,7 +215,7 @@ async def list_holds(
 async def confirm_hold(
     hold_id: str,
     body: ConfirmRequest,
-    caller: CallingService,
+    caller: FromBooking,
     seats: SeatsDep,
 ) -> Response:
     sale = await service.confirm_hold(
@@ -215,7 +244,7 @@ async def confirm_hold(
     summary="Release a hold on behalf of a booking",
     responses={404: _PROBLEM, 409: _PROBLEM},
 )
-async def release_hold(hold_id: str, caller: CallingService, seats: SeatsDep) -> Response:
+async def release_hold(hold_id: str, caller: FromBooking, seats: SeatsDep) -> Response:
     info = await service.release_hold(
         db=seats.db, holds=seats.holds, hold_id=service.parse_hold_id(hold_id), user_id=None
     )
@@ -231,7 +260,7 @@ async def release_hold(hold_id: str, caller: CallingService, seats: SeatsDep) ->
 async def release_sold_seats(
     flight_id: FlightIdPath,
     body: SoldSeatsRelease,
-    caller: CallingService,
+    caller: FromBooking,
     session: SessionDep,
     holds: HoldsDep,
     relay: RelayDep,

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from pydantic import (
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     model_validator,
@@ -22,8 +23,9 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
-# JSON `true` is not flight 1; "42" and 42.0 are 42.
-Id = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=BIGINT_MAX)]
+# JSON `true` is not flight 1; "42" and 42.0 are 42. The bounds come before the validator:
+# after it, pydantic cannot put them in the JSON schema and writes a raw `ge`/`le` there.
+Id = Annotated[int, Field(ge=1, le=BIGINT_MAX), BeforeValidator(_not_bool)]
 FlightId = Id
 SeatNumberIn = Annotated[str, Field(min_length=1, max_length=8)]
 BookingId = Annotated[
@@ -43,6 +45,14 @@ BookingOut = Annotated[str, PlainSerializer(booking_out)]
 class LockRequest(CamelModel):
     """`{flightId, seatNumber}` or `{flightId, seatNumbers: [...]}`."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["seatNumber"], "properties": {"seatNumber": {"type": "string"}}},
+                {"required": ["seatNumbers"], "properties": {"seatNumbers": {"type": "array"}}},
+            ]
+        }
+    )
     flight_id: FlightId
     seat_number: SeatNumberIn | None = None
     seat_numbers: list[SeatNumberIn] | None = Field(default=None, min_length=1, max_length=50)

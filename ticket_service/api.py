@@ -1,14 +1,14 @@
 """HTTP routes of the ticket service: thin handlers over `service` (and `pdf`, in a thread)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from anyio import to_thread
 from fastapi import APIRouter, Path, Query, Response, status
 
 from shared.db import SessionDep
 from shared.deps import from_state
-from shared.errors import PROBLEM_JSON
 from shared.events import OutboxRelay
+from shared.openapi import problems
 from shared.security import CurrentUser
 from ticket_service import service
 from ticket_service.clients import Clients
@@ -20,14 +20,7 @@ ClientsDep = Annotated[Clients, from_state("clients")]
 SettingsDep = Annotated[TicketSettings, from_state("settings")]
 RelayDep = Annotated[OutboxRelay, from_state("relay")]
 TicketId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The ticket's id")]
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_JSON: {}}}
-
-
-_NEEDS_TOKEN = {401: _problem("No or invalid access token (UNAUTHORIZED, INVALID_TOKEN)")}
-_NO_TICKET = {404: _problem("No such ticket of yours (TICKET_NOT_FOUND)")}
+_NO_TICKET = problems((404, "No such ticket of yours (TICKET_NOT_FOUND)"))
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 
@@ -38,10 +31,10 @@ router = APIRouter(prefix="/api/tickets", tags=["tickets"])
     summary="Issue the e-ticket and GST invoice of a confirmed booking (idempotent)",
     responses={
         200: {"description": "Issued before: the same ticket", "model": TicketOut},
-        404: _problem("No such booking of yours (BOOKING_NOT_FOUND)"),
-        409: _problem("The booking is not confirmed (BOOKING_NOT_CONFIRMED)"),
-        422: _problem("Invalid body (VALIDATION_FAILED)"),
-        **_NEEDS_TOKEN,
+        **problems(
+            (404, "No such booking of yours (BOOKING_NOT_FOUND)"),
+            (409, "The booking is not confirmed (BOOKING_NOT_CONFIRMED)"),
+        ),
     },
 )
 async def generate(
@@ -67,7 +60,7 @@ async def generate(
     return TicketOut.of(ticket)
 
 
-@router.get("", summary="My tickets, newest first", responses=_NEEDS_TOKEN)
+@router.get("", summary="My tickets, newest first")
 async def list_tickets(
     user: CurrentUser,
     session: SessionDep,
@@ -80,19 +73,21 @@ async def list_tickets(
     return TicketPage(items=[TicketOut.of(t) for t in tickets])
 
 
-@router.get("/{ticket_id}", summary="A ticket of mine", responses={**_NO_TICKET, **_NEEDS_TOKEN})
+@router.get("/{ticket_id:int}", summary="A ticket of mine", responses=_NO_TICKET)
 async def get_ticket(ticket_id: TicketId, user: CurrentUser, session: SessionDep) -> TicketOut:
     return TicketOut.of(await service.get_ticket(session=session, ticket_id=ticket_id, user=user))
 
 
 @router.get(
-    "/{ticket_id}/pdf",
+    "/{ticket_id:int}/pdf",
     summary="The e-ticket and its GST invoice as a PDF",
     response_class=Response,
     responses={
-        200: {"content": {"application/pdf": {}}, "description": "The PDF"},
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The PDF",
+        },
         **_NO_TICKET,
-        **_NEEDS_TOKEN,
     },
 )
 async def get_ticket_pdf(ticket_id: TicketId, user: CurrentUser, session: SessionDep) -> Response:

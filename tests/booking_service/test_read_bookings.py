@@ -54,10 +54,18 @@ async def test_admins_may_read_any_booking(stack, new_user):
     problem(r, 404, "BOOKING_NOT_FOUND")
 
 
-@pytest.mark.parametrize("path", ["/api/bookings/0", "/api/bookings/abc", f"/api/bookings/{2**63}"])
+@pytest.mark.parametrize("path", ["/api/bookings/0", f"/api/bookings/{2**63}"])
 async def test_bad_ids_are_422(stack, new_user, path):
     _, headers = new_user()
     problem(await stack.bookings.get(path, headers=headers), 422, "VALIDATION_FAILED")
+
+
+async def test_a_word_is_not_a_booking_id(stack, new_user):
+    """`{booking_id:int}`: "abc" is no booking's path (and GET /api/bookings/create a 405)."""
+    _, headers = new_user()
+    problem(await stack.bookings.get("/api/bookings/abc", headers=headers), 404, "NOT_FOUND")
+    create = await stack.bookings.get("/api/bookings/create", headers=headers)
+    problem(create, 405, "METHOD_NOT_ALLOWED")
 
 
 async def test_my_bookings_newest_first_with_a_cursor(stack, new_user):

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import httpx
 
+from tests import helpers
 from tests.booking_service.harness import DECLINE_CARD, SUCCESS_CARD, new_flight
 from tests.ticket_service.conftest import Tickets
 
@@ -193,15 +194,13 @@ async def test_business_and_economy_seats_taxed_at_their_rates(tickets: Tickets,
     assert_adds_up(t["invoice"], await paid_amount(tickets, booking["id"]))
 
 
-async def test_invoice_with_a_discount_adds_up_to_the_amount_paid(
-    tickets: Tickets, user, service_headers
-) -> None:
+async def test_invoice_with_a_discount_adds_up_to_the_amount_paid(tickets: Tickets, user) -> None:
     _, headers = user
     booking = await tickets.stack.booked(headers, await new_flight(economy="4567.89"), "16A", "16B")
     r = await tickets.stack.bookings.post(
         f"/internal/bookings/{booking['id']}/discount",
         json={"code": "FLY100", "discount": "100.00"},
-        headers=service_headers,
+        headers=helpers.service_headers("discount", "booking"),
     )
     assert r.status_code == 200, r.text
     booking = r.json()["booking"]
@@ -271,7 +270,9 @@ async def test_bad_input_is_422_and_no_token_401(tickets: Tickets, user) -> None
         assert r.json()["code"] == "VALIDATION_FAILED"
     r = await tickets.client.post("/api/tickets/generate", json={"bookingId": 1})
     assert r.status_code == 401
-    assert (await tickets.client.get("/api/tickets/abc", headers=headers)).status_code == 422
+    assert (await tickets.client.get("/api/tickets/0", headers=headers)).status_code == 422
+    assert (await tickets.client.get("/api/tickets/abc", headers=headers)).status_code == 404
+    assert (await tickets.client.get("/api/tickets/generate", headers=headers)).status_code == 405
     assert (await tickets.client.get("/api/tickets/1")).status_code == 401
 
 
