@@ -43,7 +43,15 @@ HOP_BY_HOP = frozenset(
 # client address the server resolved (trusted proxies only, FORWARDED_ALLOW_IPS), so a client
 # cannot claim another address to the services behind.
 _REPLACED_ON_REQUEST = frozenset(
-    {b"host", b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"}
+    {
+        b"host",
+        b"x-request-id",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        # The gateway holds the whole body already: a service has nothing to continue.
+        b"expect",
+    }
 )
 # The gateway's request-id middleware sets `x-request-id` on every response, and its server
 # its own `date` and `server`: the service's would be sent twice.

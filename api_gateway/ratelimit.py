@@ -13,7 +13,7 @@ import logging
 from redis.exceptions import RedisError
 
 from shared.errors import TooManyRequests
-from shared.ratelimit import LeasedLimiter
+from shared.ratelimit import LeasedLimiter, address_bucket
 from shared.redis import Keys
 
 log = logging.getLogger("api_gateway.ratelimit")
@@ -39,7 +39,7 @@ class GatewayRateLimits:
         return self.keys.key("gateway", "ratelimit", "user", user_id)
 
     def address_key(self, address: str) -> str:
-        return self.keys.key("gateway", "ratelimit", "address", address)
+        return self.keys.key("gateway", "ratelimit", "address", address_bucket(address))
 
     async def check_address(self, address: str) -> None:
         """Count one request from `address`; `TooManyRequests` once over the limit."""

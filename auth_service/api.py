@@ -1,7 +1,7 @@
 """HTTP routes of the auth service: parse, call `service`, return a schema."""
 
 import ipaddress
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -22,7 +22,6 @@ from auth_service.throttle import LoginThrottle
 from auth_service.tokens import AccessTokens, TokenPair
 from shared.db import SessionDep
 from shared.deps import from_state
-from shared.errors import PROBLEM_JSON
 from shared.openapi import problems
 from shared.security import CurrentUser
 
@@ -44,12 +43,8 @@ SigningKeyDep = Annotated[SigningKey, from_state("signing_key")]
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_JSON: {}}}
-
-
-_INVALID = {422: _problem("Invalid body (VALIDATION_FAILED, with `errors`)")}
-_NEEDS_TOKEN = {401: _problem("No or invalid access token (UNAUTHORIZED, INVALID_TOKEN)")}
+_INVALID = problems((422, "Invalid body (VALIDATION_FAILED, with `errors`)"))
+_NEEDS_TOKEN = problems((401, "No or invalid access token (UNAUTHORIZED, INVALID_TOKEN)"))
 
 
 def _tokens(pair: TokenPair, response: Response) -> TokenResponse:
@@ -69,16 +64,15 @@ router = APIRouter(tags=["auth"])
     "/api/auth/signup",
     status_code=201,
     summary="Create an account and sign in",
-    responses={
-        409: _problem("Email already registered (EMAIL_TAKEN)"),
-        422: _problem(
+    responses=problems(
+        (409, "Email already registered (EMAIL_TAKEN)"),
+        (
+            422,
             "Invalid body (VALIDATION_FAILED), or a password that is too common, too easy to "
-            "guess or contains the email (PASSWORD_TOO_WEAK); both with `errors`"
+            "guess or contains the email (PASSWORD_TOO_WEAK); both with `errors`",
         ),
-        429: _problem(
-            "Too many sign-ups from this address (SIGNUP_RATE_LIMITED), with Retry-After"
-        ),
-    },
+        (429, "Too many sign-ups from this address (SIGNUP_RATE_LIMITED), with Retry-After"),
+    ),
 )
 async def signup(
     body: SignupRequest,
@@ -106,8 +100,10 @@ async def signup(
     "/api/auth/login",
     summary="Sign in with email and password",
     responses={
-        401: _problem("Unknown email or wrong password, alike (INVALID_CREDENTIALS)"),
-        429: _problem("Too many failed attempts (LOGIN_THROTTLED), with Retry-After"),
+        **problems(
+            (401, "Unknown email or wrong password, alike (INVALID_CREDENTIALS)"),
+            (429, "Too many failed attempts (LOGIN_THROTTLED), with Retry-After"),
+        ),
         **_INVALID,
     },
 )
@@ -134,9 +130,12 @@ async def login(
     "/api/auth/refresh",
     summary="Exchange a refresh token for new tokens (the old one is spent)",
     responses={
-        401: _problem(
-            "Unknown, expired or revoked refresh token; or a reused one, which revokes "
-            "the whole session (REFRESH_TOKEN_REUSED)"
+        **problems(
+            (
+                401,
+                "Unknown, expired or revoked refresh token; or a reused one, which revokes "
+                "the whole session (REFRESH_TOKEN_REUSED)",
+            ),
         ),
         **_INVALID,
     },

@@ -5,33 +5,34 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
-from shared.schemas import CamelModel
+from shared.schemas import CamelModel, RequestModel, SecretText
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 NewPassword = Annotated[str, Field(min_length=8, max_length=128)]
 # Login accepts any email-looking string (the seeded admin may use a non-public domain) and
-# any password up to a bound that keeps hashing cheap.
+# any password up to a bound that keeps hashing cheap (any character: one chosen before
+# sign-up refused control characters still logs in; it is only hashed).
 LoginEmail = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
-LoginPassword = Annotated[str, Field(min_length=1, max_length=1024)]
+LoginPassword = Annotated[SecretText, Field(min_length=1, max_length=1024)]
 OpaqueToken = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
 
 
-class SignupRequest(CamelModel):
+class SignupRequest(RequestModel):
     name: Name
     email: EmailStr
     password: NewPassword
 
 
-class LoginRequest(CamelModel):
+class LoginRequest(RequestModel):
     email: LoginEmail
     password: LoginPassword
 
 
-class RefreshRequest(CamelModel):
+class RefreshRequest(RequestModel):
     refresh_token: OpaqueToken
 
 
-class LogoutRequest(CamelModel):
+class LogoutRequest(RequestModel):
     refresh_token: OpaqueToken
 
 

@@ -26,8 +26,13 @@ from shared.keyfiles import read_or_create
 
 def admin_password(settings: AuthSettings) -> str:
     """ADMIN_PASSWORD, or the password file's, generated outside production if missing."""
+    return _admin_password(settings)[0]
+
+
+def _admin_password(settings: AuthSettings) -> tuple[str, bool]:
+    """The password, and whether it was generated just now."""
     if settings.admin_password is not None:
-        return settings.admin_password.get_secret_value()
+        return settings.admin_password.get_secret_value(), False
     path = settings.admin_password_file
     if settings.environment == "production" and not path.exists():
         raise RuntimeError(f"Set ADMIN_PASSWORD or ADMIN_PASSWORD_FILE ({path} does not exist)")
@@ -36,12 +41,12 @@ def admin_password(settings: AuthSettings) -> str:
     check_admin_password(password, environment=settings.environment)
     if created:
         print(f"  generated the admin password (kept in {path}): {password}")
-    return password
+    return password, created
 
 
 async def seed() -> None:
     settings = get_settings()
-    password = admin_password(settings)
+    password, generated = _admin_password(settings)
     db = Database(settings.database_url, pool_size=1, max_overflow=0, application_name="auth-seed")
     try:
         async with db.sessionmaker() as session:
@@ -73,6 +78,12 @@ async def seed() -> None:
                 )
                 await session.commit()
                 print(f"  replaced the published development password of {settings.admin_email}")
+            elif generated:
+                # The password file was lost, the database kept: the account keeps its own.
+                print(
+                    f"  warning: {settings.admin_email} already exists with another password;"
+                    " the one just generated is not its password"
+                )
     finally:
         await db.dispose()
 

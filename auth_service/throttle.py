@@ -13,17 +13,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import ServiceUnavailable, TooManyRequests
-from shared.ratelimit import RateLimiter
+from shared.ratelimit import RateLimiter, address_bucket
 from shared.redis import Keys
 
 log = logging.getLogger("auth_service.throttle")
-
-# Decrement without ever creating the key (a plain DECR would make a key without a TTL).
-_UNCOUNT = """
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 then return redis.call('DECR', KEYS[1]) end
-return 0
-"""
 
 
 class LoginThrottled(TooManyRequests):
@@ -45,14 +38,13 @@ class LoginThrottle:
         self.max_per_email = max_per_email
         self.max_per_address = max_per_address
         self.window = window_seconds
-        self._uncount = redis.register_script(_UNCOUNT)
 
     def _email_key(self, email: str) -> str:
         digest = hashlib.sha256(email.encode()).hexdigest()[:32]  # no addresses in Redis
         return self.keys.key("auth", "login", "email", digest)
 
     def _address_key(self, address: str) -> str:
-        return self.keys.key("auth", "login", "addr", address[:64])
+        return self.keys.key("auth", "login", "addr", address_bucket(address))
 
     async def attempt(self, *, email: str, address: str) -> None:
         """Count an attempt; `LoginThrottled` when either window is over its limit."""
@@ -74,6 +66,6 @@ class LoginThrottle:
     async def succeeded(self, *, email: str, address: str) -> None:
         try:
             await self.limiter.reset(self._email_key(email))
-            await self._uncount(keys=[self._address_key(address)])
+            await self.limiter.uncount(self._address_key(address))
         except RedisError:  # the login itself succeeded; the windows expire on their own
             log.warning("could not reset the login throttle after a successful login")

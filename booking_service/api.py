@@ -104,7 +104,7 @@ async def list_bookings(
     return BookingPage(items=[BookingOut.of(b) for b in items], next_cursor=next_cursor)
 
 
-@router.get("/{booking_id:int}", summary="A booking of mine", responses=problems(_NO_BOOKING))
+@router.get("/{booking_id:id}", summary="A booking of mine", responses=problems(_NO_BOOKING))
 async def get_booking(booking_id: BookingId, user: CurrentUser, session: SessionDep) -> BookingOut:
     return BookingOut.of(
         await service.get_booking(session=session, booking_id=booking_id, user=user)
@@ -112,7 +112,7 @@ async def get_booking(booking_id: BookingId, user: CurrentUser, session: Session
 
 
 @router.get(
-    "/{booking_id:int}/{user_id:int}",
+    "/{booking_id:id}/{user_id:id}",
     summary="A booking of mine (the seed's form)",
     responses=problems((403, "userId is another user's (FORBIDDEN)"), _NO_BOOKING),
 )
@@ -130,7 +130,7 @@ async def get_user_booking(
 
 
 @router.post(
-    "/{booking_id:int}/cancel",
+    "/{booking_id:id}/cancel",
     summary="Cancel (a paid booking is refunded in full)",
     responses=problems(
         _NO_BOOKING,

@@ -13,10 +13,10 @@ from pydantic import (
 )
 
 from booking_service.models import Booking
+from shared.ids import BIGINT_MAX
 from shared.money import Amount, MoneyOut
-from shared.schemas import CamelModel
+from shared.schemas import CamelModel, RequestModel
 
-BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 HoldId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
@@ -25,13 +25,13 @@ def _hold_id(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class PassengerIn(CamelModel):
+class PassengerIn(RequestModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     email: Annotated[str, StringConstraints(max_length=254)] | None = None
     phone: Annotated[str, StringConstraints(max_length=32)] | None = None
 
 
-class BookingCreate(CamelModel):
+class BookingCreate(RequestModel):
     """`{holdIds:[...]}`, or the seed's `{flightId, seats}` (with `holdId`/`holdIds` or not)."""
 
     model_config = ConfigDict(
@@ -256,18 +256,18 @@ class BookingState(CamelModel):
         )
 
 
-class PaymentStart(CamelModel):
+class PaymentStart(RequestModel):
     payment_id: Id
     amount: Amount
     user_id: Id
 
 
-class PaymentRef(CamelModel):
+class PaymentRef(RequestModel):
     payment_id: Id
     reason: Annotated[str, StringConstraints(max_length=200)] | None = None
 
 
-class DiscountIn(CamelModel):
+class DiscountIn(RequestModel):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     discount: Amount
 

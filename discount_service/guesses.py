@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from discount_service.errors import DiscountExpired, DiscountNotFound
-from shared.errors import ServiceUnavailable, TooManyRequests
+from shared.errors import TooManyRequests
 from shared.ratelimit import RateLimiter
 from shared.redis import Keys
 from shared.security import Principal
@@ -28,13 +28,6 @@ from shared.security import Principal
 log = logging.getLogger("discount.guesses")
 
 FAILED_GUESSES = (DiscountNotFound, DiscountExpired)
-
-# Decrement without ever creating the key (a plain DECR would make one without a TTL).
-_UNCOUNT = """
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 then return redis.call('DECR', KEYS[1]) end
-return 0
-"""
 
 
 class DiscountAttemptsThrottled(TooManyRequests):
@@ -47,7 +40,6 @@ class CodeGuesses:
         self.keys = keys
         self.limit = limit  # 0: no limit
         self.window = window_seconds
-        self._uncount = redis.register_script(_UNCOUNT)
 
     def key(self, user_id: int) -> str:
         return self.keys.key("discount", "guesses", user_id)
@@ -60,16 +52,15 @@ class CodeGuesses:
             yield
             return
         key = self.key(user.user_id)
-        try:
-            window = await self.limiter.hit(key, window_seconds=self.window)
-        except RedisError as exc:  # fail closed: unthrottled, codes could be enumerated
-            raise ServiceUnavailable("Discount codes are unavailable right now") from exc
-        if window.count > self.limit:
-            raise DiscountAttemptsThrottled(
-                "Too many invalid discount codes; try again later",
-                retry_after=window.retry_after,
-                limit=self.limit,
-            )
+        await self.limiter.enforce(
+            key,
+            limit=self.limit,
+            window_seconds=self.window,
+            refusal=DiscountAttemptsThrottled,
+            detail="Too many invalid discount codes; try again later",
+            # Fail closed: unthrottled, codes could be enumerated.
+            unavailable="Discount codes are unavailable right now",
+        )
         failed = False
         try:
             yield
@@ -82,6 +73,6 @@ class CodeGuesses:
 
     async def _take_back(self, key: str) -> None:
         try:
-            await self._uncount(keys=[key])
+            await self.limiter.uncount(key)
         except RedisError:  # the attempt counts until the window ends: the safe side
             log.warning("could not uncount a discount attempt")

@@ -11,10 +11,10 @@ from pydantic import (
     model_validator,
 )
 
+from shared.ids import BIGINT_MAX
 from shared.money import Amount, MoneyOut
-from shared.schemas import CamelModel
+from shared.schemas import CamelModel, RequestModel
 
-BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 CodeIn = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 NewCode = Annotated[
@@ -26,7 +26,7 @@ NewCode = Annotated[
 Limit = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
-class ApplyRequest(CamelModel):
+class ApplyRequest(RequestModel):
     booking_id: Id
     code: CodeIn
 
@@ -58,7 +58,7 @@ class QuoteOut(CamelModel):
     currency: str = "INR"
 
 
-class DiscountCodeCreate(CamelModel):
+class DiscountCodeCreate(RequestModel):
     code: NewCode
     kind: Literal["flat", "percent"]
     value: Amount = Field(description="INR off (flat) or a percentage up to 100 (percent)")

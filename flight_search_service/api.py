@@ -21,11 +21,12 @@ from flight_search_service.schemas import (
     SearchResponse,
 )
 from shared.db import ReadSessionDep, SessionDep
+from shared.ids import BIGINT_MAX
 from shared.openapi import problems
 from shared.security import AdminUser, CurrentUser
 from shared.service_identity import internal_caller
 
-MAX_ID = 2**63 - 1
+MAX_ID = BIGINT_MAX
 FlightId = Annotated[int, Path(ge=1, le=MAX_ID, description="Flight id")]
 # The search's parameters are checked by `search.parse_query` (INVALID_SEARCH, naming the
 # parameter); the document says what it accepts. An IATA code in any case ("DEL", "del"): the
@@ -139,7 +140,7 @@ async def list_airports(
 
 
 @router.get(
-    "/api/flights/{flight_id:int}",
+    "/api/flights/{flight_id:id}",
     response_model=FlightOut,
     summary="One flight",
     responses=problems(_NO_FLIGHT),
@@ -196,7 +197,7 @@ async def create_flight(
 
 
 @router.post(
-    "/api/flights/{flight_id:int}/cancel",
+    "/api/flights/{flight_id:id}/cancel",
     response_model=FlightOut,
     summary="Cancel a flight (admin)",
     responses=problems(

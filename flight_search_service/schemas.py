@@ -13,7 +13,7 @@ from pydantic import (
 )
 
 from shared.money import amount_within
-from shared.schemas import CamelModel
+from shared.schemas import CamelModel, RequestModel
 
 CabinName = Literal["economy", "business"]
 
@@ -146,12 +146,12 @@ MAX_FARE = Decimal("1000000.00")
 Fare = amount_within(gt=0, le=MAX_FARE)
 
 
-class FareInput(CamelModel):
+class FareInput(RequestModel):
     economy: Fare
     business: Fare | None = None
 
 
-class FlightCreate(CamelModel):
+class FlightCreate(RequestModel):
     flight_number: str = Field(examples=["AI999"])
     airline: str | None = Field(None, max_length=100, description="Airline name")
     airline_code: str | None = Field(None, pattern=r"^[A-Z0-9]{2,3}$")

@@ -1,6 +1,6 @@
 """HTTP routes of the notification service: thin handlers over `service`."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
@@ -17,17 +17,12 @@ from notification_service.send_quota import SendQuota
 from notification_service.sender import Sender
 from shared.db import SessionDep
 from shared.deps import from_state
-from shared.errors import PROBLEM_JSON
 from shared.openapi import problems
 from shared.security import CurrentUser
 
 SenderDep = Annotated[Sender, from_state("sender")]
 SendQuotaDep = Annotated[SendQuota, from_state("send_quota")]
 SettingsDep = Annotated[NotificationSettings, from_state("settings")]
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_JSON: {}}}
 
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
@@ -37,10 +32,10 @@ router = APIRouter(prefix="/api/notifications", tags=["notifications"])
     "/send",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Message a user (yourself; admins: anyone) by mock email or SMS",
-    responses={
-        403: _problem("userId is another user's (FORBIDDEN)"),
-        429: _problem("Over the sender's quota (NOTIFICATION_RATE_LIMITED), with Retry-After"),
-    },
+    responses=problems(
+        (403, "userId is another user's (FORBIDDEN)"),
+        (429, "Over the sender's quota (NOTIFICATION_RATE_LIMITED), with Retry-After"),
+    ),
 )
 async def send(
     body: SendRequest,
@@ -86,7 +81,7 @@ async def list_notifications(
 
 
 @router.get(
-    "/{notification_id:int}",
+    "/{notification_id:id}",
     summary="One of my notifications",
     responses=problems((404, "No such notification of mine (NOTIFICATION_NOT_FOUND)")),
 )

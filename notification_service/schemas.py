@@ -6,13 +6,13 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from notification_service.models import Notification
-from shared.schemas import CamelModel, MultilineText
+from shared.ids import BIGINT_MAX
+from shared.schemas import CamelModel, MultilineText, RequestModel
 
-BIGINT_MAX = 2**63 - 1
 Channel = Literal["email", "sms"]
 
 
-class SendRequest(CamelModel):
+class SendRequest(RequestModel):
     user_id: Annotated[int, Field(ge=1, le=BIGINT_MAX)] | None = Field(
         None, description="Whom to message: yourself (the default); admins: anyone"
     )

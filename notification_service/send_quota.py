@@ -8,9 +8,8 @@ makes from events never pass here and are never throttled.
 """
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from shared.errors import ServiceUnavailable, TooManyRequests
+from shared.errors import TooManyRequests
 from shared.ratelimit import RateLimiter
 from shared.redis import Keys
 from shared.security import Principal
@@ -38,13 +37,12 @@ class SendQuota:
         limit = self.admin_limit if sender.is_admin else self.limit
         if limit <= 0:
             return
-        try:
-            window = await self.limiter.hit(self.key(sender.user_id), window_seconds=self.window)
-        except RedisError as exc:  # fail closed: an unmetered SMS is what this prevents
-            raise ServiceUnavailable("Sending messages is temporarily unavailable") from exc
-        if window.count > limit:
-            raise NotificationRateLimited(
-                f"At most {limit} messages per {self.window} s; try again later",
-                retry_after=window.retry_after,
-                limit=limit,
-            )
+        await self.limiter.enforce(
+            self.key(sender.user_id),
+            limit=limit,
+            window_seconds=self.window,
+            refusal=NotificationRateLimited,
+            detail=f"At most {limit} messages per {self.window} s; try again later",
+            # Fail closed: an unmetered SMS is what this prevents.
+            unavailable="Sending messages is temporarily unavailable",
+        )

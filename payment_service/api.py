@@ -110,7 +110,7 @@ async def list_payments(
 
 
 @router.get(
-    "/{payment_id:int}",
+    "/{payment_id:id}",
     summary="A payment of mine",
     responses=problems((404, "No such payment of mine (PAYMENT_NOT_FOUND)")),
 )

@@ -7,10 +7,10 @@ from pydantic import Field, StringConstraints, field_validator
 
 from payment_service.card_gateway import Card
 from payment_service.models import PaymentRow
+from shared.ids import BIGINT_MAX
 from shared.money import Amount, MoneyOut
-from shared.schemas import CamelModel
+from shared.schemas import CamelModel, RequestModel
 
-BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 
 
@@ -21,7 +21,7 @@ def _two_or_four_digit_year(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [{"minimum": 0, "maximum": 99}, {"minimum": 2000, "maximum": 2200}]
 
 
-class CardIn(CamelModel):
+class CardIn(RequestModel):
     """A card as the client sends it. The number is never stored, logged or echoed back."""
 
     number: Annotated[
@@ -66,7 +66,7 @@ class CardIn(CamelModel):
         return Card(self.number, self.exp_month, self.exp_year, self.cvc)
 
 
-class PayRequest(CamelModel):
+class PayRequest(RequestModel):
     booking_id: Id
     amount: Amount
     card: CardIn | None = None
@@ -113,6 +113,6 @@ class PaymentList(CamelModel):
     items: list[PaymentOut]
 
 
-class RefundRequest(CamelModel):
+class RefundRequest(RequestModel):
     booking_id: Id
     reason: Annotated[str, StringConstraints(max_length=200)] | None = None

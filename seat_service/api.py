@@ -46,8 +46,6 @@ internal = APIRouter(prefix="/internal", tags=["internal"])
 # Holds are confirmed, read and released by the booking service alone.
 FromBooking = Annotated[str, internal_caller("booking")]
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
-
 
 def _json(content: Any, status_code: int = 200) -> Response:
     return Response(to_json(content), status_code=status_code, media_type="application/json")
@@ -104,7 +102,7 @@ def _seat_map(m: service.SeatMap) -> bytes:
 
 
 @router.get(
-    "/{flight_id:int}",
+    "/{flight_id:id}",
     response_model=SeatMapRead,
     summary="Seat map: every seat with its status",
     responses=problems((404, "No such flight (FLIGHT_NOT_FOUND)")),
@@ -185,7 +183,7 @@ async def unlock_seats(
 
 
 # Internal: the booking service, with a service token --------------------------------------
-@internal.get("/holds/{hold_id}", response_model=HoldDetail, responses={404: _PROBLEM})
+@internal.get("/holds/{hold_id}", response_model=HoldDetail, responses=problems(404))
 async def read_hold(hold_id: str, caller: FromBooking, seats: SeatsDep) -> Response:
     info = await service.get_hold(
         db=seats.db, holds=seats.holds, hold_id=service.parse_hold_id(hold_id)
@@ -210,7 +208,7 @@ async def list_holds(
     "/holds/{hold_id}/confirm",
     response_model=SaleRead,
     summary="Sell a live hold's seats to a booking (idempotent per booking)",
-    responses={404: _PROBLEM, 409: _PROBLEM},
+    responses=problems(404, 409),
 )
 async def confirm_hold(
     hold_id: str,
@@ -242,7 +240,7 @@ async def confirm_hold(
     "/holds/{hold_id}/release",
     response_model=HoldDetail,
     summary="Release a hold on behalf of a booking",
-    responses={404: _PROBLEM, 409: _PROBLEM},
+    responses=problems(404, 409),
 )
 async def release_hold(hold_id: str, caller: FromBooking, seats: SeatsDep) -> Response:
     info = await service.release_hold(
@@ -255,7 +253,7 @@ async def release_hold(hold_id: str, caller: FromBooking, seats: SeatsDep) -> Re
     "/flights/{flight_id}/seats/release",
     response_model=SoldSeatsReleased,
     summary="Put a booking's sold seats back on sale (cancellation)",
-    responses={404: _PROBLEM},
+    responses=problems(404),
 )
 async def release_sold_seats(
     flight_id: FlightIdPath,

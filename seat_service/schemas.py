@@ -12,9 +12,8 @@ from pydantic import (
     model_validator,
 )
 
-from shared.schemas import CamelModel
-
-BIGINT_MAX = 2**63 - 1
+from shared.ids import BIGINT_MAX
+from shared.schemas import CamelModel, RequestModel
 
 
 def _not_bool(value: Any) -> Any:
@@ -42,7 +41,7 @@ def booking_out(value: str) -> int | str:
 BookingOut = Annotated[str, PlainSerializer(booking_out)]
 
 
-class LockRequest(CamelModel):
+class LockRequest(RequestModel):
     """`{flightId, seatNumber}` or `{flightId, seatNumbers: [...]}`."""
 
     model_config = ConfigDict(
@@ -115,7 +114,7 @@ class SeatMapRead(CamelModel):
     by_cabin: dict[str, CabinCounts]
 
 
-class ConfirmRequest(CamelModel):
+class ConfirmRequest(RequestModel):
     booking_id: BookingId
 
 
@@ -128,7 +127,7 @@ class SaleRead(CamelModel):
     sold_at: datetime
 
 
-class SoldSeatsRelease(CamelModel):
+class SoldSeatsRelease(RequestModel):
     seats: list[SeatNumberIn] = Field(min_length=1, max_length=100)
     booking_id: BookingId
 

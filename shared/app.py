@@ -42,6 +42,7 @@ from shared.overload import LoadShedder
 from shared.redis import Keys, create_redis
 from shared.security import JwksKeys, TokenVerifier
 from shared.service_identity import ServiceIdentity
+from shared.services import BY_NAME
 from shared.settings import BaseServiceSettings
 from shared.textguard import TextGuard
 
@@ -366,6 +367,9 @@ def create_app(
             service=settings.service_name,
             generate=settings.environment != "production",
         )
+        if settings.environment == "production" and settings.service_name in BY_NAME:
+            # A missing key stops the service now, not its first internal call.
+            state.service_identity.private_key  # noqa: B018
         # Tests may point JWKS fetching at an in-process auth app via `jwks_transport`.
         state.jwks_http = httpx.AsyncClient(transport=getattr(state, "jwks_transport", None))
         if getattr(state, "verifier", None) is None:

@@ -267,14 +267,21 @@ def _property_name(name: str, field: Mapping[str, Any]) -> str:
 
 
 def document_text(
-    core_schema: Mapping[str, Any], json_schema: Doc, *, free_text: Container[str] = ()
+    core_schema: Mapping[str, Any],
+    json_schema: Doc,
+    *,
+    free_text: Container[str] = (),
+    unchecked: Container[str] = (),
 ) -> None:
     """A model's request JSON schema, completed with what its text fields refuse: each string
-    without a pattern, format or enum of its own gets the pattern of the text it accepts."""
+    without a pattern, format or enum of its own gets the pattern of the text it accepts
+    (`unchecked` fields, secrets, accept any text)."""
     if core_schema.get("type") != "model" or core_schema["schema"].get("type") != "model-fields":
         return
     properties = json_schema.get("properties") or {}
     for name, field in core_schema["schema"]["fields"].items():
+        if name in unchecked:
+            continue
         prop = properties.get(_property_name(name, field))
         kinds = {
             (bool(s.get("strip_whitespace")), s.get("min_length"), s.get("max_length"))

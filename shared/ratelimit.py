@@ -1,10 +1,15 @@
-"""Fixed-window counters in Redis: the gateway's rate limit and the auth login throttle."""
+"""Fixed-window counters in Redis: the gateway's rate limit, and the throttles of login,
+sign-up, notifications and discount guesses; and the unit a client address is counted by."""
 
 import asyncio
+import ipaddress
 import math
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from shared.errors import ServiceUnavailable, TooManyRequests
 
 # INCR the window's counter, start its expiry on the first hit, and return count and TTL in
 # one round trip, atomically.
@@ -15,6 +20,27 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {n, ttl}
 """
+
+# Take one back without ever creating the key (a plain DECR would make one without a TTL).
+_UNCOUNT = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
+
+def address_bucket(address: str) -> str:
+    """The unit a per-address limit counts: an IPv4 address, or an IPv6 address's /64 (the
+    block one subscriber usually gets: counting per address would give them 2^64 windows)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64] or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 @dataclass(frozen=True)
@@ -27,6 +53,32 @@ class RateLimiter:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._hit = redis.register_script(_HIT)
+        self._uncount = redis.register_script(_UNCOUNT)
+
+    async def enforce(
+        self,
+        key: str,
+        *,
+        limit: int,
+        window_seconds: int,
+        refusal: type[TooManyRequests],
+        detail: str,
+        unavailable: str,
+    ) -> Window:
+        """Count one event and refuse it (`refusal`, 429 with Retry-After) past `limit` in the
+        window. Fails closed: Redis unreachable is a 503 (`unavailable`), since what a limit
+        guards (hashing, SMS, guesses) must not run unmetered."""
+        try:
+            window = await self.hit(key, window_seconds=window_seconds)
+        except RedisError as exc:
+            raise ServiceUnavailable(unavailable) from exc
+        if window.count > limit:
+            raise refusal(detail, retry_after=window.retry_after, limit=limit)
+        return window
+
+    async def uncount(self, key: str) -> None:
+        """Take one event back (it turned out not to count); never below zero."""
+        await self._uncount(keys=[key])
 
     async def hit(self, key: str, *, window_seconds: int) -> Window:
         """Count one event in the key's current window."""

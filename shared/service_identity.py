@@ -8,10 +8,11 @@ nobody sign. There is no shared secret.
 
 Keys live in one directory (`SERVICE_KEYS_DIR`): `<service>.key` (private, PKCS#8 PEM, mode 0600)
 and `<service>.pub` (public, SubjectPublicKeyInfo PEM). A service reads its own private key and
-the public key of whoever calls it. A deployment mounts every public key and only the service's
-own private key (see the README's security section). Outside production a service without a key
-generates its pair on first use, so a fresh checkout runs with keys of its own and none from the
-repository.
+the public key of whoever calls it. On one host (the local run, Compose) every service can read
+every key, so the keys keep out whoever merely reaches a port, not a compromised service; a
+cluster deployment mounts every public key and only the service's own private key. Outside
+production a service without a key generates its pair on first use, so a fresh checkout runs
+with keys of its own and none from the repository; in production a missing key stops it.
 """
 
 import hashlib
@@ -30,6 +31,7 @@ from fastapi import Depends, Request
 from shared.errors import Forbidden, InvalidToken, Unauthorized
 from shared.keyfiles import read_or_create, write_public
 from shared.security import bearer_token
+from shared.services import BY_NAME
 
 log = logging.getLogger("shared.service_identity")
 
@@ -178,7 +180,9 @@ class ServiceIdentity:
         except jwt.PyJWTError as exc:
             raise InvalidToken("Malformed service token") from exc
         caller = header.get("kid")
-        if header.get("alg") != ALGORITHM or not isinstance(caller, str) or not _NAME.match(caller):
+        # Only a known service's name reaches the disk and the caches: a made-up key id costs
+        # nothing and leaves nothing behind.
+        if header.get("alg") != ALGORITHM or caller not in BY_NAME:
             raise InvalidToken("Not a service token")
         claims = self._decode(token, caller)
         if claims.get("typ") != "service":

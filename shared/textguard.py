@@ -9,8 +9,9 @@ query parameter has a use for any other control character. What is refused:
 - except that a free-text field (a notification's message: `shared.schemas.MultilineText`)
   may hold tab, line feed and carriage return.
 
-Request bodies are checked by `shared.schemas.CamelModel` (every field, nested models and lists
-too); the query string, the path and the header values by `TextGuard` below, before routing.
+Request bodies are checked by `shared.schemas.RequestModel` (every field, nested models and
+lists too); the query string, the path and the header values by `TextGuard` below, before
+routing.
 """
 
 import re
@@ -26,6 +27,7 @@ _CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
 _LINE = "\t\n\r"
 _REFUSED = re.compile(f"[{_CONTROL}{_LINE}]")
 _REFUSED_IN_FREE_TEXT = re.compile(f"[{_CONTROL}]")
+_UNHASHABLE = re.compile("[\x00\ud800-\udfff]")
 # RFC 9110 §5.5: a field value is visible characters, spaces, tabs and obs-text (0x80-0xFF).
 _REFUSED_IN_HEADER = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -35,6 +37,13 @@ CONTROL_CHARACTER = "control_character"
 def control_character(text: str, *, free_text: bool = False) -> str | None:
     """The first refused character of `text`, or None."""
     found = (_REFUSED_IN_FREE_TEXT if free_text else _REFUSED).search(text)
+    return found.group() if found else None
+
+
+def unhashable(text: str) -> str | None:
+    """The first NUL or unpaired surrogate of `text`, or None: what a secret that is only
+    hashed may not hold (a surrogate cannot be encoded; bcrypt refuses NUL)."""
+    found = _UNHASHABLE.search(text)
     return found.group() if found else None
 
 

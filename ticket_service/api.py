@@ -73,13 +73,13 @@ async def list_tickets(
     return TicketPage(items=[TicketOut.of(t) for t in tickets])
 
 
-@router.get("/{ticket_id:int}", summary="A ticket of mine", responses=_NO_TICKET)
+@router.get("/{ticket_id:id}", summary="A ticket of mine", responses=_NO_TICKET)
 async def get_ticket(ticket_id: TicketId, user: CurrentUser, session: SessionDep) -> TicketOut:
     return TicketOut.of(await service.get_ticket(session=session, ticket_id=ticket_id, user=user))
 
 
 @router.get(
-    "/{ticket_id:int}/pdf",
+    "/{ticket_id:id}/pdf",
     summary="The e-ticket and its GST invoice as a PDF",
     response_class=Response,
     responses={

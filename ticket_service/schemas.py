@@ -9,17 +9,17 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from shared.ids import BIGINT_MAX
 from shared.money import MoneyOut
-from shared.schemas import CamelModel
+from shared.schemas import CamelModel, RequestModel
 from ticket_service.airports import local_time
 from ticket_service.models import Coupon, Invoice, Ticket
 from ticket_service.service import pdf_path
 
-BIGINT_MAX = 2**63 - 1
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 
 
-class TicketGenerate(CamelModel):
+class TicketGenerate(RequestModel):
     """`{"bookingId": 42}`, or the seed's `{"booking_id": 42}`."""
 
     booking_id: Id

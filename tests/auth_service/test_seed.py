@@ -86,6 +86,7 @@ async def test_an_admin_with_the_published_password_gets_this_runs_password(
         )
         await session.commit()
     await db.dispose()
+    (tmp_path / "pw").unlink()  # an installation from before: no password file either
     await seed_module.seed()
     login = {"email": email, "password": published}
     assert (await client.post("/api/auth/login", json=login)).status_code == 401

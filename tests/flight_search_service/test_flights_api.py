@@ -165,7 +165,8 @@ async def test_flight_detail_has_local_times(
     assert body.duration_minutes == 195 and body.source == "DXB"
     assert_problem(await client.get("/api/flights/987654321", headers=user), 404)
     assert_problem(await client.get("/api/flights/abc", headers=user), 404)  # not an id path
-    assert_problem(await client.get(f"/api/flights/{2**70}", headers=user), 422)
+    assert_problem(await client.get(f"/api/flights/{2**70}", headers=user), 404)  # 22 digits
+    assert_problem(await client.get(f"/api/flights/{2**63}", headers=user), 422)  # 19 digits
     assert_problem(await client.get(f"/api/flights/{fid}"), 401)
 
 

@@ -26,14 +26,14 @@ from shared.openapi import (
     problems,
     text_pattern,
 )
-from shared.schemas import CamelModel, MultilineText
+from shared.schemas import MultilineText, RequestModel
 from shared.security import AdminUser, CurrentUser
 from shared.settings import BaseServiceSettings
 
 PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
 
 
-class Order(CamelModel):
+class Order(RequestModel):
     order_id: Annotated[int, Field(ge=1, le=INT64_MAX)]
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
     note: Annotated[MultilineText, StringConstraints(strip_whitespace=True, max_length=50)] = "-"
@@ -44,7 +44,7 @@ class Order(CamelModel):
 def app_document() -> dict[str, Any]:
     router = APIRouter()
 
-    @router.get("/api/things/{thing_id:int}", responses=problems((404, "No such thing")))
+    @router.get("/api/things/{thing_id:id}", responses=problems((404, "No such thing")))
     async def read(
         thing_id: Annotated[int, Path(ge=1, le=INT64_MAX)], user: CurrentUser, q: str = ""
     ) -> dict[str, int]:
@@ -147,7 +147,7 @@ ALPHABET = st.sampled_from(
 TEXTS = st.text(ALPHABET, max_size=8)
 
 
-class Texts(CamelModel):
+class Texts(RequestModel):
     plain: str = "-"
     stripped: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4)

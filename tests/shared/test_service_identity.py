@@ -55,11 +55,17 @@ def test_a_caller_cannot_speak_for_another_service(tmp_path: Path) -> None:
         seat.verify(forged)
 
 
-@pytest.mark.parametrize("kid", ["../booking", "/etc/passwd", "BOOKING", "", "a" * 40])
-def test_a_key_id_never_reaches_the_file_system(tmp_path: Path, kid: str) -> None:
-    token = jwt.encode({"exp": int(time.time()) + 60}, "k" * 32, headers={"kid": kid})
+@pytest.mark.parametrize("kid", ["../booking", "/etc/passwd", "BOOKING", "", "a" * 40, "gateway"])
+def test_a_key_id_that_is_no_service_never_reaches_the_disk(tmp_path: Path, kid: str) -> None:
+    seat = identity(tmp_path, "seat")
+    signer = identity(tmp_path, "booking")
+    now = int(time.time())
+    claims = {"iss": f"service:{kid}", "sub": f"service:{kid}", "aud": "service:seat"}
+    claims |= {"typ": "service", "iat": now, "exp": now + 60}
+    token = jwt.encode(claims, signer.private_key, algorithm="EdDSA", headers={"kid": kid})
     with pytest.raises(InvalidToken):
-        identity(tmp_path, "seat").verify(token)
+        seat.verify(token)
+    assert seat._looked_at == {} and seat._public == {}  # nothing looked up, nothing kept
 
 
 def test_expired_and_hs256_tokens_are_refused(tmp_path: Path) -> None:
@@ -94,3 +100,18 @@ def test_derived_secrets_differ_by_purpose_and_service(tmp_path: Path) -> None:
     assert booking.derived_secret("a") == booking.derived_secret("a")
     assert booking.derived_secret("a") != booking.derived_secret("b")
     assert booking.derived_secret("a") != payment.derived_secret("a")
+
+
+async def test_production_refuses_to_start_without_its_key(tmp_path: Path) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from shared.app import create_app
+    from shared.settings import BaseServiceSettings
+
+    settings = BaseServiceSettings(
+        environment="production", service_name="booking", service_keys_dir=tmp_path
+    )
+    app = create_app(settings=settings, title="t", uses_database=False)
+    with pytest.raises(RuntimeError, match="No service key for booking"):
+        async with LifespanManager(app):
+            pass

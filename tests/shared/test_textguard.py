@@ -1,6 +1,6 @@
 """Control characters are a 422 wherever a request carries text (SPEC §2), never a 500.
 
-Bodies: `shared.schemas.CamelModel` checks every string field (lists, dicts, nested models).
+Bodies: `shared.schemas.RequestModel` checks every string field (lists, dicts, nested models).
 Path, query string and header values: `shared.textguard.TextGuard`, wired by `create_app`.
 The app here stores what it is given in the real Postgres, which refuses NUL in text: without
 the guard each of these requests is a 500.
@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from shared.app import create_app
 from shared.db import SessionDep
-from shared.schemas import CamelModel, MultilineText
+from shared.schemas import CamelModel, MultilineText, RequestModel, SecretText
 from shared.settings import BaseServiceSettings
 from shared.textguard import TextGuard, control_character
 from tests.shared.conftest import serve
@@ -45,11 +45,11 @@ LINE = ["\t", "\n", "\r"]
 SURROGATES = ["\ud800", "\udbff", "\udc00", "\udfff"]
 
 
-class Passenger(CamelModel):
+class Passenger(RequestModel):
     name: str
 
 
-class Note(CamelModel):
+class Note(RequestModel):
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
     body: Annotated[MultilineText, StringConstraints(max_length=2000)] = "-"
     tags: list[str] = []
@@ -127,6 +127,26 @@ def test_a_subclass_of_a_subclass_is_guarded() -> None:
         Deeper(title="t", extra="\x00")
 
 
+def test_answers_are_not_checked_again() -> None:
+    """A response or another service's answer is a plain CamelModel: a row stored before the
+    rule (a name with an escape character) is still served, not a 500."""
+
+    class Answer(CamelModel):
+        name: str
+
+    assert Answer(name="Bob\x1b[31m").name == "Bob\x1b[31m"
+
+
+def test_a_secret_refuses_only_what_cannot_be_hashed() -> None:
+    class Login(RequestModel):
+        password: SecretText
+
+    assert Login(password="tab\tand\x1bescape").password == "tab\tand\x1bescape"
+    for unhashable in ("lone \ud800 surrogate", "nul\x00"):
+        with pytest.raises(ValidationError):
+            Login(password=unhashable)
+
+
 def _models_in(annotation: Any) -> set[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         found = {annotation}
@@ -148,7 +168,7 @@ def _api_routes(routes: list[Any]) -> list[APIRoute]:
     return found
 
 
-def test_every_request_body_of_every_service_is_a_camel_model() -> None:
+def test_every_request_body_of_every_service_is_a_request_model() -> None:
     """So every text a client sends in a body is checked; a plain BaseModel would not be."""
     checked = set()
     for service in SERVICES:
@@ -156,7 +176,7 @@ def test_every_request_body_of_every_service_is_a_camel_model() -> None:
         for route in _api_routes(app.routes):
             for param in route.dependant.body_params:
                 for model in _models_in(param.field_info.annotation):
-                    assert issubclass(model, CamelModel), (service, route.path, model)
+                    assert issubclass(model, RequestModel), (service, route.path, model)
                     checked.add(model.__name__)
     assert {"SignupRequest", "PayRequest", "CardIn", "BookingCreate", "PassengerIn"} <= checked
     assert {"DiscountCodeCreate", "ApplyRequest", "FlightCreate", "FareInput"} <= checked
