@@ -44,11 +44,19 @@ BookingOut = Annotated[str, PlainSerializer(booking_out)]
 class LockRequest(RequestModel):
     """`{flightId, seatNumber}` or `{flightId, seatNumbers: [...]}`."""
 
+    # Exactly one of the two, and not null; what each holds is the properties' own schema
+    # (a branch that restated it, `{"type": "array"}`, let generators drop the item rules).
     model_config = ConfigDict(
         json_schema_extra={
             "oneOf": [
-                {"required": ["seatNumber"], "properties": {"seatNumber": {"type": "string"}}},
-                {"required": ["seatNumbers"], "properties": {"seatNumbers": {"type": "array"}}},
+                {
+                    "required": ["seatNumber"],
+                    "properties": {"seatNumber": {"not": {"type": "null"}}},
+                },
+                {
+                    "required": ["seatNumbers"],
+                    "properties": {"seatNumbers": {"not": {"type": "null"}}},
+                },
             ]
         }
     )

@@ -276,6 +276,9 @@ def document_text(
     """A model's request JSON schema, completed with what its text fields refuse: each string
     without a pattern, format or enum of its own gets the pattern of the text it accepts
     (`unchecked` fields, secrets, accept any text)."""
+    # A model with a model validator is wrapped in a function schema: the model is inside.
+    while core_schema.get("type", "").startswith("function-") and "schema" in core_schema:
+        core_schema = core_schema["schema"]
     if core_schema.get("type") != "model" or core_schema["schema"].get("type") != "model-fields":
         return
     properties = json_schema.get("properties") or {}

@@ -174,7 +174,12 @@ def run_schemathesis(gateway_url: str, config_text: str, out: Path) -> dict[str,
     done = subprocess.run(
         command,
         cwd=out,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        # Our own checks (schemathesis_hooks.py), which `--checks all` includes.
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.e2e.schemathesis_hooks",
+            "PYTHONPATH": str(ROOT),
+        },
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_SECONDS,

@@ -13,7 +13,7 @@ import pytest
 from fastapi import APIRouter, Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from shared.app import create_app
 from shared.errors import PROBLEM_JSON
@@ -181,3 +181,19 @@ def test_patterns_are_valid_for_json_schema_tools() -> None:
     for pattern in (*map(lambda p: p.pattern, PATTERNS.values()), TEXT_PATTERN):
         assert "(?<" not in pattern and "(?=" not in pattern and "(?!" not in pattern
         re.compile(pattern)
+
+
+def test_a_model_with_a_model_validator_documents_its_texts_too() -> None:
+    """Pydantic wraps such a model's schema in a function schema; the patterns still apply."""
+
+    class Either(RequestModel):
+        one: str | None = None
+        many: list[str] | None = None
+
+        @model_validator(mode="after")
+        def _one_of_them(self) -> "Either":
+            return self
+
+    properties = Either.model_json_schema()["properties"]
+    assert properties["one"]["anyOf"][0]["pattern"] == TEXT_PATTERN
+    assert properties["many"]["anyOf"][0]["items"]["pattern"] == TEXT_PATTERN
