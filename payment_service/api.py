@@ -1,4 +1,5 @@
-"""HTTP routes of the payment service: thin handlers over `service`."""
+"""HTTP routes of the payment service: thin handlers over `saga` (pay), `service` (reads) and
+`refunds`."""
 
 from typing import Annotated
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from payment_service import service
+from payment_service import refunds, saga, service
 from payment_service.card_gateway import CardGateway
 from payment_service.clients import Clients
 from payment_service.config import PaymentSettings
@@ -75,7 +76,7 @@ async def pay(
         Header(alias="Idempotency-Key", json_schema_extra={"pattern": "^[!-~]{1,255}$"}),
     ] = None,
 ) -> JSONResponse:
-    outcome = await service.pay_with_key(
+    outcome = await saga.pay_with_key(
         session=session,
         sessionmaker=sessionmaker,
         clients=clients,
@@ -127,7 +128,7 @@ async def get_payment(payment_id: PaymentId, user: CurrentUser, session: Session
 async def refund(
     body: RefundRequest, _caller: FromBooking, session: SessionDep, gateway: GatewayDep
 ) -> PaymentOut:
-    payment = await service.refund_booking(
+    payment = await refunds.refund_booking(
         session=session, gateway=gateway, booking_id=body.booking_id, reason=body.reason
     )
     return PaymentOut.of(payment)

@@ -12,7 +12,7 @@ never be charged later. The card number is never stored or logged: only its last
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payment_service.errors import CardExpired, CardInvalid
 from payment_service.models import GatewayCharge
+from shared import clock
 from shared.db import autocommit
 
 SUCCESS_CARD = "4242424242424242"
@@ -49,7 +50,7 @@ class Card:
 
 def default_card(today: date | None = None) -> Card:
     """The success test card (for clients that send no card, like the seed's)."""
-    today = today or datetime.now(UTC).date()
+    today = today or clock.utcnow().date()
     return Card(SUCCESS_CARD, 12, today.year + 5, "123")
 
 
@@ -79,7 +80,7 @@ def brand_of(number: str) -> str:
 
 def validate_card(card: Card, today: date | None = None) -> None:
     """Refuse a card the gateway would never accept: bad number, past expiry, bad CVC."""
-    today = today or datetime.now(UTC).date()
+    today = today or clock.utcnow().date()
     if not luhn_valid(card.number):
         raise CardInvalid("The card number is not valid (checksum)")
     if not 1 <= card.exp_month <= 12:
@@ -161,7 +162,7 @@ class CardGateway:
         params = {
             "p_id": payment_id,
             "new_refund_id": f"re_{secrets.token_hex(12)}",
-            "now": datetime.now(UTC),
+            "now": clock.utcnow(),
         }
         async with self.sessionmaker() as session, autocommit(session):
             refund_id = (await session.execute(_REFUND, params)).scalar_one_or_none()

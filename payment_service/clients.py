@@ -13,10 +13,8 @@ from typing import Any
 import httpx
 
 from payment_service.errors import Relayed
-from shared.errors import BadGateway
+from shared.errors import BadGateway, problem_extra, upstream_problem
 from shared.http import ServiceClient, service_client
-
-_PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "instance", "requestId", "errors"}
 
 
 @dataclass(frozen=True)
@@ -52,18 +50,15 @@ class BookingView:
 
 
 def relayed(response: httpx.Response) -> Relayed:
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
+    body = upstream_problem(response)
+    # Not a 422's `errors`: they name fields of this service's call, not of the payer's request.
+    extra = {k: v for k, v in problem_extra(body).items() if k != "errors"}
     return Relayed(
         status=response.status_code,
         code=str(body.get("code") or "BOOKING_CONFLICT"),
         title=str(body.get("title") or "Booking refused"),
         detail=str(body.get("detail") or f"booking service answered {response.status_code}"),
-        extra={k: v for k, v in body.items() if k not in _PROBLEM_KEYS},
+        extra=extra,
     )
 
 

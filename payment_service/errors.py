@@ -2,35 +2,21 @@
 
 from typing import Any
 
+from shared import errors
 from shared.errors import Conflict, DomainError, NotFound, ServiceUnavailable, Unprocessable
 
-
-class BookingNotFound(NotFound):
-    code, title = "BOOKING_NOT_FOUND", "Booking not found"
+# Codes shared with the booking service (the same checks, and its refusals passed on),
+# defined once in the kit.
+AmountMismatch = errors.AmountMismatch
+BookingAlreadyPaid = errors.BookingAlreadyPaid
+BookingNotFound = errors.BookingNotFound
+BookingNotPayable = errors.BookingNotPayable
+HoldExpired = errors.HoldExpired
+PaymentInProgress = errors.PaymentInProgress
 
 
 class PaymentNotFound(NotFound):
     code, title = "PAYMENT_NOT_FOUND", "Payment not found"
-
-
-class AmountMismatch(Conflict):
-    code, title = "AMOUNT_MISMATCH", "The amount does not match the amount due"
-
-
-class BookingAlreadyPaid(Conflict):
-    code, title = "BOOKING_ALREADY_PAID", "The booking is already paid"
-
-
-class BookingNotPayable(Conflict):
-    code, title = "BOOKING_NOT_PAYABLE", "The booking cannot be paid"
-
-
-class HoldExpired(Conflict):
-    code, title = "HOLD_EXPIRED", "The seat hold has expired"
-
-
-class PaymentInProgress(Conflict):
-    code, title = "PAYMENT_IN_PROGRESS", "A payment for this booking is in progress"
 
 
 class NotRefundable(Conflict):

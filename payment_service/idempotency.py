@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
@@ -27,6 +27,7 @@ from payment_service.errors import (
     IdempotencyKeyReused,
 )
 from payment_service.models import IdempotencyKey
+from shared import clock
 from shared.db import autocommit
 from shared.errors import DomainError, problem_body
 from shared.logging import request_id_var
@@ -54,10 +55,6 @@ def request_hash(secret: bytes, request: dict[str, Any]) -> str:
     return hmac.new(secret, canonical.encode(), hashlib.sha256).hexdigest()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 async def _claim(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
@@ -71,7 +68,7 @@ async def _claim(
     for _ in range(3):
         # Every statement here stands alone (guarded by its own WHERE): each commits by itself.
         async with sessionmaker() as session, autocommit(session):
-            now = _now()
+            now = clock.utcnow()
             if await _insert(session, user_id=user_id, key=key, digest=digest, now=now, ttl=ttl):
                 return None
             row = (

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from payment_service import service
+from payment_service import recovery
 from payment_service.api import internal, router
 from payment_service.card_gateway import CardGateway
 from payment_service.clients import build_clients
@@ -31,7 +31,7 @@ def build_app(settings: PaymentSettings | None = None) -> FastAPI:
         state.relay = relay_for(state, outbox)
 
         async def recover() -> int:
-            return await service.recover_once(
+            return await recovery.recover_once(
                 sessionmaker=state.db.sessionmaker,
                 clients=state.clients,
                 gateway=state.gateway,

@@ -39,7 +39,6 @@ PENDING, CHARGED, SUCCEEDED, FAILED, REFUNDED = (
     "FAILED",
     "REFUNDED",
 )
-IN_FLIGHT = (PENDING, CHARGED)
 
 Money = Numeric(10, 2)
 TZ = DateTime(timezone=True)

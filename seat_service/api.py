@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic_core import to_json
 
-from seat_service import service
+from seat_service import holding, sales, seatmap, service
 from seat_service.holds import HoldStore
 from seat_service.layout import SeatLayout
+from seat_service.models import CONFIRMED
 from seat_service.schemas import (
     BIGINT_MAX,
     ConfirmRequest,
@@ -75,7 +76,9 @@ def _hold_detail(info: service.HoldInfo) -> dict[str, Any]:
 @lru_cache(maxsize=256)
 def _available_seats(layout: SeatLayout) -> tuple[bytes, ...]:
     """Each seat's JSON as an available seat, once per aircraft layout: most seats are."""
-    return tuple(_seat(seat, layout.cabin_of[seat], "available", False) for seat in layout.seats)
+    return tuple(
+        _seat(seat, layout.cabin_of[seat], seatmap.SEAT_AVAILABLE, False) for seat in layout.seats
+    )
 
 
 @lru_cache(maxsize=65536)
@@ -84,7 +87,7 @@ def _seat(seat: str, cabin: str, seat_status: str, mine: bool) -> bytes:
     return to_json({"seatNumber": seat, "cabin": cabin, "status": seat_status, "mine": mine})
 
 
-def _seat_map(m: service.SeatMap) -> bytes:
+def _seat_map(m: seatmap.SeatMap) -> bytes:
     """A `SeatMapRead`, its `seats` spliced in from the layout's ready-made JSON."""
     layout = m.flight.layout
     seats = list(_available_seats(layout))
@@ -108,7 +111,7 @@ def _seat_map(m: service.SeatMap) -> bytes:
     responses=problems((404, "No such flight (FLIGHT_NOT_FOUND)")),
 )
 async def get_seat_map(flight_id: FlightIdPath, user: CurrentUser, seats: SeatsDep) -> Response:
-    m = await service.seat_map(
+    m = await seatmap.seat_map(
         db=seats.db,
         holds=seats.holds,
         directory=seats.flights,
@@ -143,7 +146,7 @@ async def get_seat_map(flight_id: FlightIdPath, user: CurrentUser, seats: SeatsD
 async def lock_seats(body: LockRequest, user: CurrentUser, seats: SeatsDep) -> Response:
     ensure_self_or_admin(user, body.user_id)
     settings = seats.settings
-    info = await service.hold_seats(
+    info = await holding.hold_seats(
         db=seats.db,
         holds=seats.holds,
         directory=seats.flights,
@@ -173,7 +176,7 @@ async def unlock_seats(
     user: CurrentUser,
     seats: SeatsDep,
 ) -> Response:
-    await service.release_hold(
+    await holding.release_hold(
         db=seats.db,
         holds=seats.holds,
         hold_id=service.parse_hold_id(hold_id),
@@ -216,7 +219,7 @@ async def confirm_hold(
     caller: FromBooking,
     seats: SeatsDep,
 ) -> Response:
-    sale = await service.confirm_hold(
+    sale = await sales.confirm_hold(
         db=seats.db,
         holds=seats.holds,
         hold_id=service.parse_hold_id(hold_id),
@@ -230,7 +233,7 @@ async def confirm_hold(
             "flightId": sale.flight_id,
             "bookingId": booking_out(sale.booking_id),
             "seats": sale.seats,
-            "status": "confirmed",
+            "status": CONFIRMED,
             "soldAt": sale.sold_at,
         }
     )
@@ -243,7 +246,7 @@ async def confirm_hold(
     responses=problems(404, 409),
 )
 async def release_hold(hold_id: str, caller: FromBooking, seats: SeatsDep) -> Response:
-    info = await service.release_hold(
+    info = await holding.release_hold(
         db=seats.db, holds=seats.holds, hold_id=service.parse_hold_id(hold_id), user_id=None
     )
     return _json(_hold_detail(info))
@@ -263,7 +266,7 @@ async def release_sold_seats(
     holds: HoldsDep,
     relay: RelayDep,
 ) -> SoldSeatsReleased:
-    result = await service.release_sold_seats(
+    result = await sales.release_sold_seats(
         session=session,
         holds=holds,
         flight_id=flight_id,

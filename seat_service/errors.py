@@ -1,18 +1,16 @@
 """The seat service's domain errors (mapped to problem+json by `shared.app`)."""
 
-from shared.errors import Conflict, NotFound, TooManyRequests, Unprocessable
+from shared import errors
+from shared.errors import Conflict, TooManyRequests, Unprocessable
 
-
-class FlightNotFound(NotFound):
-    code, title = "FLIGHT_NOT_FOUND", "Flight not found"
-
-
-class FlightCancelled(Conflict):
-    code, title = "FLIGHT_CANCELLED", "Flight is cancelled"
-
-
-class FlightDeparted(Conflict):
-    code, title = "FLIGHT_DEPARTED", "Flight has departed"
+# Shared with the booking and flight search services (defined once, in the kit).
+FlightNotFound = errors.FlightNotFound
+FlightCancelled = errors.FlightCancelled
+FlightDeparted = errors.FlightDeparted
+HoldNotFound = errors.HoldNotFound
+SeatAlreadySold = errors.SeatAlreadySold  # extra member `seats`: the seats already sold
+TooManySeats = errors.TooManySeats  # more seats than a user may ever hold on a flight
+HoldExpired = errors.HoldExpired
 
 
 class SeatUnavailable(Conflict):
@@ -29,12 +27,6 @@ class SeatNotFound(Unprocessable):
 
 class DuplicateSeats(Unprocessable):
     code, title = "DUPLICATE_SEATS", "A seat is listed more than once"
-
-
-class TooManySeats(Unprocessable):
-    """One request for more seats than a user may ever hold on a flight."""
-
-    code, title = "TOO_MANY_SEATS", "Too many seats in one request"
 
 
 class SeatLimitExceeded(Conflict):
@@ -56,23 +48,9 @@ class HoldRateLimited(TooManyRequests):
     code, title = "HOLD_RATE_LIMITED", "Too many hold attempts"
 
 
-class HoldNotFound(NotFound):
-    code, title = "HOLD_NOT_FOUND", "Hold not found"
-
-
-class HoldExpired(Conflict):
-    code, title = "HOLD_EXPIRED", "Hold has expired"
-
-
 class HoldReleased(Conflict):
     code, title = "HOLD_RELEASED", "Hold was released"
 
 
 class HoldAlreadyConfirmed(Conflict):
     code, title = "HOLD_ALREADY_CONFIRMED", "Hold is already confirmed"
-
-
-class SeatAlreadySold(Conflict):
-    """Extra member `seats`: the seats Postgres found already sold."""
-
-    code, title = "SEAT_ALREADY_SOLD", "Seat already sold"

@@ -170,7 +170,8 @@ async def load_flight(*, session: AsyncSession, flights: ServiceClient, flight_i
     async with session.begin():
         await upsert_flight(session=session, document=document)
         flight = await find_flight(session=session, flight_id=flight_id)
-    assert flight is not None
+    if flight is None:  # deleted as soon as stored (a flight is never deleted today)
+        raise FlightNotFound(f"Flight {flight_id} does not exist")
     log.info("flight %s fetched from flight search", flight_id)
     return flight
 
@@ -231,7 +232,8 @@ class FlightDirectory:
             async with db.sessionmaker() as session:
                 await load_flight(session=session, flights=self.client, flight_id=flight_id)
             info = await read_flight_info(db=db, flight_id=flight_id)
-            assert info is not None
+            if info is None:  # deleted as soon as stored (a flight is never deleted today)
+                raise FlightNotFound(f"Flight {flight_id} does not exist")
         self.remember(info)
         return info
 

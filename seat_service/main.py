@@ -6,15 +6,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from seat_service import service
 from seat_service.api import internal, router
 from seat_service.config import SeatSettings, get_settings
 from seat_service.flights import FlightDirectory, batch_handlers, event_handlers
 from seat_service.holds import HoldStore
 from seat_service.models import outbox, processed_events
+from seat_service.scheduled import hold_sweeper
 from seat_service.state import Seats
 from shared.app import create_app
-from shared.background import every, running
+from shared.background import running
 from shared.events import consumer_for, relay_for
 from shared.http import service_client
 
@@ -38,15 +38,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     state.seats = Seats(state.db, state.holds, state.flight_directory, settings, state.relay)
 
-    async def sweep() -> None:
-        async with state.db.sessionmaker() as session:
-            await service.sweep_expired_holds(session=session, holds=state.holds)
-
     try:
         async with running(
             state.relay.run(),
             consumer.run(),
-            every(settings.hold_sweep_seconds, sweep, name="hold-sweeper"),
+            hold_sweeper(
+                sessionmaker=state.db.sessionmaker,
+                holds=state.holds,
+                seconds=settings.hold_sweep_seconds,
+            ),
         ):
             yield
     finally:

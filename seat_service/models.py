@@ -31,7 +31,11 @@ from shared.events import outbox_table, processed_events_table
 SCHEMA = "seats"
 Base = make_base(SCHEMA)
 
-HOLD_STATUSES = ("held", "confirmed", "released", "expired")
+# A hold's life (`holds.status`): HELD while live in Redis, then CONFIRMED (its seats sold to a
+# booking), RELEASED (given back early) or EXPIRED (ran out). The hand-written SQL (`pg.py`)
+# spells them as literals; the check constraint keeps the column to these.
+HELD, CONFIRMED, RELEASED, EXPIRED = "held", "confirmed", "released", "expired"
+HOLD_STATUSES = (HELD, CONFIRMED, RELEASED, EXPIRED)
 
 
 class Flight(Base):
@@ -86,15 +90,17 @@ class Hold(Base):
         Index("ix_holds_flight_id", "flight_id"),
         Index("ix_holds_user_id", "user_id"),
         # The sweeper looks for held rows past their expiry.
-        Index("ix_holds_live_expires_at", "expires_at", postgresql_where=text("status = 'held'")),
-        CheckConstraint("status IN ('held', 'confirmed', 'released', 'expired')", name="status"),
+        Index(
+            "ix_holds_live_expires_at", "expires_at", postgresql_where=text(f"status = '{HELD}'")
+        ),
+        CheckConstraint(f"status IN {HOLD_STATUSES!r}", name="status"),
     )
 
     hold_id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
     flight_id: Mapped[int] = mapped_column(ForeignKey("flights.flight_id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(BigInteger)
     seats: Mapped[list[str]] = mapped_column(ARRAY(String(8)))
-    status: Mapped[str] = mapped_column(String(12), server_default="held")
+    status: Mapped[str] = mapped_column(String(12), server_default=HELD)
     booking_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

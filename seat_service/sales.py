@@ -1,13 +1,15 @@
 """Sales (the booking service confirms a hold) and their undoing (a cancelled booking).
 
 Every change to a flight's sold seats bumps its availability version and writes
-`seats.availability_changed` (and `seats.sold_out` when nothing is left) to the outbox in the
-same transaction. Sales on one flight are serialised by the flight's row lock, so versions and
-counts are exact and two sales never deadlock on each other's seats; Postgres' unique
-(flight, seat) refuses a seat sold already, whatever Redis says.
+`seats.availability_changed` (and `seats.sold_out` when nothing is left; `events.py`) to the
+outbox in the same transaction. Sales on one flight are serialised by the flight's row lock,
+so versions and counts are exact and two sales never deadlock on each other's seats;
+Postgres' unique (flight, seat) refuses a seat sold already, whatever Redis says.
 
 A confirmation is BEGIN, one statement that locks the hold and then its flight, the Redis pin,
-one statement that sells (seats, hold, version, counts, events, NOTIFY), COMMIT.
+one statement that sells (seats, hold, version, counts, events, NOTIFY), COMMIT. A sale
+Postgres refuses (a seat sold already) repairs Redis afterwards: the hold's keys go and the
+flight's sold set learns what Postgres knows.
 """
 
 import json
@@ -15,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -31,24 +33,26 @@ from seat_service.errors import (
     HoldReleased,
     SeatAlreadySold,
 )
+from seat_service.events import (
+    AVAILABILITY_CHANGED,
+    AVAILABILITY_CHANGED_SQL,
+    SOLD_OUT,
+    SOLD_OUT_SQL,
+    availability_changed_payload,
+    sold_out_payload,
+)
 from seat_service.flights import CANCELLED
 from seat_service.holds import HoldStore
 from seat_service.layout import normalise_seat, seat_layout
-from seat_service.models import Flight, SoldSeat, outbox
+from seat_service.models import CONFIRMED, EXPIRED, RELEASED, Flight, SoldSeat, outbox
 from seat_service.pg import connect, transaction
+from shared import clock
 from shared.db import Database
 from shared.errors import ServiceUnavailable
 from shared.events import outbox_channel, publish
 from shared.logging import request_id_var
 
 log = logging.getLogger("seat_service")
-
-AVAILABILITY_CHANGED = "seats.availability_changed"
-SOLD_OUT = "seats.sold_out"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def booking_key(booking_id: int | str) -> str:
@@ -88,7 +92,7 @@ UPDATE seats.holds SET status = 'expired', ended_at = least(expires_at, $2) WHER
 # events written, one row back per event, each with its NOTIFY for the outbox relay.
 # $1 flight, $2 hold, $3 booking, $4 now, $5 seats, $6 their cabins, $7 $8 event ids,
 # $9 request id, $10 NOTIFY channel.
-_SELL = """
+_SELL = f"""
 WITH ins AS (
   INSERT INTO seats.sold_seats (flight_id, seat_number, cabin, hold_id, booking_id, sold_at)
   SELECT $1::bigint, seat, cabin, $2::uuid, $3::text, $4::timestamptz
@@ -112,24 +116,20 @@ WITH ins AS (
 ), counted AS (
   SELECT f.flight_number, f.version, f.total_seats,
     (SELECT coalesce(sum(n), 0)::int FROM sold) AS seats_sold,
-    (SELECT coalesce(jsonb_object_agg(c.key, c.value::int - coalesce(s.n, 0)), '{}'::jsonb)
+    (SELECT coalesce(jsonb_object_agg(c.key, c.value::int - coalesce(s.n, 0)), '{{}}'::jsonb)
      FROM jsonb_each_text(f.capacity) AS c LEFT JOIN sold AS s ON s.cabin = c.key) AS by_cabin
   FROM flight AS f
 ), events AS (
   INSERT INTO seats.outbox (event_id, type, payload, request_id)
-  SELECT $7::uuid, 'seats.availability_changed', jsonb_build_object(
-    'flightId', $1::bigint, 'flightNumber', flight_number,
-    'seatsAvailable', total_seats - seats_sold, 'seatsTotal', total_seats,
-    'seatsSold', seats_sold, 'byCabin', by_cabin, 'version', version), $9::text
+  SELECT $7::uuid, '{AVAILABILITY_CHANGED}', {AVAILABILITY_CHANGED_SQL}, $9::text
   FROM counted
   UNION ALL
-  SELECT $8::uuid, 'seats.sold_out', jsonb_build_object(
-    'flightId', $1::bigint, 'flightNumber', flight_number, 'version', version), $9::text
+  SELECT $8::uuid, '{SOLD_OUT}', {SOLD_OUT_SQL}, $9::text
   FROM counted WHERE total_seats - seats_sold <= 0
   RETURNING id
 )
 SELECT pg_notify($10::text, '') FROM events
-"""
+"""  # noqa: S608 (the events' payloads from `events.py`: constants, nothing from a request)
 
 # Redis said the seats were free; Postgres knows better: what this sale inserted goes, the
 # hold is void, and the seats someone else bought come back.
@@ -152,13 +152,13 @@ def _settled(row: Any, booking: str) -> Sale | None:
     if row is None:
         raise HoldNotFound()
     status = row["status"]
-    if status == "confirmed":
+    if status == CONFIRMED:
         if row["booking_id"] != booking:
             raise HoldAlreadyConfirmed("The hold was confirmed for another booking")
         return Sale(row["hold_id"], row["flight_id"], booking, list(row["seats"]), row["ended_at"])
-    if status == "released":
+    if status == RELEASED:
         raise HoldReleased()
-    if status == "expired":
+    if status == EXPIRED:
         raise HoldExpired()
     if row["layout"] is None:
         raise FlightNotFound()
@@ -191,7 +191,7 @@ async def confirm_hold(
         if await holds.pin(flight_id=flight_id, hold_id=hold_id, seats=seats, pin_ms=pin_ms):
             outcome = await _sell(conn, row, booking)
         else:
-            await conn.execute(_EXPIRE, hold_id, utcnow())
+            await conn.execute(_EXPIRE, hold_id, clock.utcnow())
             outcome = HoldExpired("The hold ran out before it was confirmed")
     if isinstance(outcome, HoldExpired):
         raise outcome
@@ -214,7 +214,7 @@ async def _sell(conn: Any, row: Any, booking: str) -> Sale | SeatAlreadySold:
     flight_id, hold_id = row["flight_id"], row["hold_id"]
     seats = sorted(row["seats"])
     cabins = [layout.cabin_of.get(seat, "economy") for seat in seats]
-    now = utcnow()
+    now = clock.utcnow()
     events = await conn.fetch(
         _SELL,
         flight_id,
@@ -282,25 +282,21 @@ async def _availability_changed(session: AsyncSession, flight_id: int) -> dict[s
             )
         ).all()
     )
-    by_cabin = {cabin: n - sold_by_cabin.get(cabin, 0) for cabin, n in capacity.items()}
     sold = sum(sold_by_cabin.values())
-    payload = {
-        "flightId": flight_id,
-        "flightNumber": flight_number,
-        "seatsAvailable": total - sold,
-        "seatsTotal": total,
-        "seatsSold": sold,
-        "byCabin": by_cabin,
-        "version": version,
-    }
+    payload = availability_changed_payload(
+        flight_id=flight_id,
+        flight_number=flight_number,
+        total=total,
+        sold=sold,
+        by_cabin={cabin: n - sold_by_cabin.get(cabin, 0) for cabin, n in capacity.items()},
+        version=version,
+    )
     await publish(session, outbox, type=AVAILABILITY_CHANGED, payload=payload)
     if total - sold <= 0:
-        await publish(
-            session,
-            outbox,
-            type=SOLD_OUT,
-            payload={"flightId": flight_id, "flightNumber": flight_number, "version": version},
+        sold_out = sold_out_payload(
+            flight_id=flight_id, flight_number=flight_number, version=version
         )
+        await publish(session, outbox, type=SOLD_OUT, payload=sold_out)
     return payload
 
 
