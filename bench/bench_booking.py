@@ -44,6 +44,7 @@ from common import (
     ROOT,
     OwnStack,
     Worktree,
+    bearer,
     commit_of,
     cpu_seconds,
     cpu_used,
@@ -72,7 +73,7 @@ async def sign_up(client: httpx.AsyncClient, n: int) -> list[dict[str, str]]:
             "/api/auth/signup", json={"name": f"Bench {i}", "email": email, "password": PASSWORD}
         )
         r.raise_for_status()
-        return {"Authorization": f"Bearer {r.json()['token']}"}
+        return bearer(r.json()["token"])
 
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 

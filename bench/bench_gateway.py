@@ -39,6 +39,7 @@ from common import (
     ROOT,
     OwnStack,
     Worktree,
+    bearer,
     commit_of,
     cpu_seconds,
     cpu_used,
@@ -110,10 +111,6 @@ async def free_seat(session: aiohttp.ClientSession, gateway: str, token: str) ->
     async with session.get(f"{gateway}/api/seats/{flight_id}", headers=bearer(token)) as r:
         seats = (await r.json())["seats"]
     return flight_id, next(s["seatNumber"] for s in seats if s["status"] == "available")
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # Measurements -------------------------------------------------------------------------------

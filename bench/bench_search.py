@@ -32,29 +32,23 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import json
 import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -62,7 +56,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import Worktree, cpu_seconds, percentile  # noqa: E402
+from common import JwksServer, Worktree, cpu_seconds, free_port, percentile  # noqa: E402
 
 from flight_search_service.aircraft import AIRCRAFT  # noqa: E402
 from flight_search_service.airports import AirportDirectory, load_reference_data  # noqa: E402
@@ -82,55 +76,6 @@ BASE_URL = os.environ.get("DATABASE_URL", "postgresql+asyncpg://postgres@localho
 REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
 DB_URL = make_url(BASE_URL).set(database="fb_bench_search").render_as_string(hide_password=False)
 RUN = uuid.uuid4().hex[:8]  # every Redis key of this run starts with fbbench:search:<RUN>:
-
-
-# A throwaway signing key and its JWKS ----------------------------------------------------
-
-
-class Keys:
-    def __init__(self) -> None:
-        self.private = Ed25519PrivateKey.generate()
-        self.kid = "bench-" + uuid.uuid4().hex[:8]
-        jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.private.public_key()))
-        self.jwks = json.dumps({"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "EdDSA"}]})
-
-    def token(self) -> str:
-        now = int(time.time())
-        claims = {
-            "sub": "1",
-            "role": "user",
-            "typ": "access",
-            "iss": "flightbook-auth",
-            "aud": "flightbook",
-            "iat": now,
-            "exp": now + 3600,
-        }
-        return jwt.encode(claims, self.private, algorithm="EdDSA", headers={"kid": self.kid})
-
-
-def serve_jwks(keys: Keys) -> ThreadingHTTPServer:
-    body = keys.jwks.encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # The system under test ---------------------------------------------------------------------
@@ -704,12 +649,12 @@ def _reading(results: list[Result], health: Phase) -> list[str]:
 
 
 async def measure(
-    targets: list[Target], *, args: argparse.Namespace, keys: Keys, db: Database
+    targets: list[Target], *, args: argparse.Namespace, keys: JwksServer, db: Database
 ) -> tuple[dict[str, Phase], list[Result]]:
     """/health, then every network, against each target: the targets run side by side and
     take turns network by network (in alternating order), so a change in the machine's load
     hits them alike."""
-    headers = {"Authorization": f"Bearer {keys.token()}"}
+    headers = keys.header()
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=64)
     clients = {
         t.code: httpx.AsyncClient(base_url=t.url, limits=limits, timeout=60) for t in targets
@@ -762,9 +707,8 @@ async def main(args: argparse.Namespace) -> None:
     load_before = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     manage("check", "--wait", "20")
     manage("migrate", "--service", "flight-search")
-    keys = Keys()
-    jwks = serve_jwks(keys)
-    jwks_url = f"http://127.0.0.1:{jwks.server_address[1]}/.well-known/jwks.json"
+    keys = JwksServer()
+    jwks_url = keys.url
     db = Database(DB_URL, pool_size=2, max_overflow=0, application_name="bench-search")
     targets = [Target("this tree", ROOT, f"fbbench:search:{RUN}:tree:")]
     if args.baseline:
@@ -792,7 +736,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         for t in targets:
             stop_server(t)
-        jwks.shutdown()
+        keys.close()
         await db.dispose()
         await clear_cache(f"fbbench:search:{RUN}:*")
         manage("dropdb")

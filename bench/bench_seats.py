@@ -25,85 +25,27 @@ The report goes to bench/reports/seats.md. Everything it created is removed at t
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, cpu_seconds, percentile
+from common import ROOT, JwksServer, bearer, cpu_seconds, free_port, percentile
 
 REPORT = ROOT / "bench" / "reports" / "seats.md"
 KID = "bench-seats"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# Tokens: a throwaway key, its JWKS served over HTTP ------------------------------------------
-class Tokens:
-    def __init__(self) -> None:
-        self.key = Ed25519PrivateKey.generate()
-        jwk = json.loads(OKPAlgorithm.to_jwk(self.key.public_key()))
-        self.jwks = json.dumps({"keys": [{**jwk, "kid": KID, "use": "sig", "alg": "EdDSA"}]})
-        self.port = free_port()
-        jwks = self.jwks.encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(jwks)))
-                self.end_headers()
-                self.wfile.write(jwks)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
-
-    def header(self, user_id: int) -> dict[str, str]:
-        now = int(time.time())
-        claims = {
-            "sub": str(user_id),
-            "role": "user",
-            "typ": "access",
-            "iss": "flightbook-auth",
-            "aud": "flightbook",
-            "iat": now,
-            "exp": now + 3600,
-        }
-        token = jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": KID})
-        return {"Authorization": f"Bearer {token}"}
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 # The service under test ----------------------------------------------------------------------
@@ -213,7 +155,7 @@ async def add_flights(database_url: str, first_id: int, count: int, rows: int) -
     """Flights of `rows` x 10 economy seats, stored as the flight.created handler does."""
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-    from seat_service.service import upsert_flight
+    from seat_service.flights import upsert_flight
 
     engine = create_async_engine(database_url)
     departure = datetime.now(UTC) + timedelta(days=5)
@@ -248,7 +190,7 @@ async def add_flights(database_url: str, first_id: int, count: int, rows: int) -
 
 # Runs ----------------------------------------------------------------------------------------
 async def throughput(
-    client: httpx.AsyncClient, tokens: Tokens, flights: list[int], holds: int, concurrency: int
+    client: httpx.AsyncClient, tokens: JwksServer, flights: list[int], holds: int, concurrency: int
 ) -> dict[str, Any]:
     seats = [(f, f"{row}{c}") for f in flights for row in range(1, 61) for c in "ABCDEFGHJK"]
     jobs = [(seat, tokens.header(100_000 + i)) for i, seat in enumerate(seats[:holds])]
@@ -283,7 +225,7 @@ async def throughput(
 
 
 async def seat_maps(
-    client: httpx.AsyncClient, tokens: Tokens, flight_id: int, n: int
+    client: httpx.AsyncClient, tokens: JwksServer, flight_id: int, n: int
 ) -> list[float]:
     headers = tokens.header(99)
     out = []
@@ -302,7 +244,7 @@ def service_headers() -> dict[str, str]:
 
     keys = ROOT / os.environ.get("SERVICE_KEYS_DIR", "var/service-keys")
     token = ServiceIdentity(directory=keys, service="booking").mint("seat")
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(token)
 
 
 async def internal_calls(
@@ -389,7 +331,7 @@ async def backlog(service: SeatService, count: int, first_id: int) -> dict[str, 
 
 async def contention(
     client: httpx.AsyncClient,
-    tokens: Tokens,
+    tokens: JwksServer,
     flight_id: int,
     rounds: int,
     contenders: int,
@@ -585,7 +527,7 @@ def backlog_section(bl: dict[str, Any]) -> list[str]:
 
 # Main ----------------------------------------------------------------------------------------
 async def hold_phases(
-    args: argparse.Namespace, service: SeatService, client: httpx.AsyncClient, tokens: Tokens
+    args: argparse.Namespace, service: SeatService, client: httpx.AsyncClient, tokens: JwksServer
 ) -> dict[str, Any]:
     flights = await add_flights(service.database_url, 1, args.flights, rows=60)
     (warm,) = await add_flights(service.database_url, 9001, 1, rows=60)
@@ -614,7 +556,7 @@ async def hold_phases(
 
 
 async def run(args: argparse.Namespace) -> None:
-    tokens = Tokens()
+    tokens = JwksServer(KID)
     service = SeatService(tokens.url)
     try:
         service.start()

@@ -1,5 +1,8 @@
 """What every benchmark needs: a whole stack on a scratch database, CPU readings, percentiles.
 
+`JwksServer` is a throwaway signing key whose JWKS it serves over HTTP, for a service run on its
+own (without the auth service); it mints the access tokens that service accepts.
+
 `OwnStack` does what `make run` does (migrate, seed, every service and the gateway as
 processes) on a scratch database and Redis prefix, with each process logging to its own file,
 and removes it all afterwards. Given `root`, it runs another checkout of the code (a git
@@ -7,22 +10,33 @@ worktree of an older commit), so a benchmark can measure before and after in one
 """
 
 import contextlib
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# The bench scripts take these from here too (`from common import bearer, free_port`).
+from tests.helpers import SUCCESS_CARD, access_claims, bearer  # noqa: E402
+from tests.helpers import free_port as free_port  # noqa: E402
+
 PASSWORD = "bench-password-1"  # noqa: S105 (throwaway bench accounts)
-CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "123"}
+CARD = SUCCESS_CARD  # the mock gateway's success card
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -58,6 +72,47 @@ def cpu_seconds(pids: dict[str, int], *, precise: bool = False) -> dict[str, flo
         except OSError:
             continue
     return used
+
+
+class JwksServer:
+    """A throwaway EdDSA key, its JWKS served at `url` (a thread), and tokens signed with it."""
+
+    def __init__(self, kid: str | None = None) -> None:
+        self.key = Ed25519PrivateKey.generate()
+        self.kid = kid or f"bench-{uuid.uuid4().hex[:8]}"
+        jwk = json.loads(OKPAlgorithm.to_jwk(self.key.public_key()))
+        body = json.dumps({"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "EdDSA"}]})
+        jwks = body.encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(jwks)))
+                self.end_headers()
+                self.wfile.write(jwks)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+
+    def token(self, user_id: int = 1, *, ttl: int = 3600) -> str:
+        """A user's access token, as the auth service would sign it."""
+        claims = access_claims(user_id, ttl=ttl)
+        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
+
+    def header(self, user_id: int = 1) -> dict[str, str]:
+        return bearer(self.token(user_id))
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

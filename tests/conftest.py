@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -135,18 +134,9 @@ def make_token() -> Callable[..., str]:
         algorithm: str = "EdDSA",
         **claims: Any,
     ) -> str:
-        now = int(time.time())
-        body = {
-            "sub": str(user_id),
-            "role": role,
-            "typ": "access",
-            "iss": "flightbook-auth",
-            "aud": "flightbook",
-            "iat": now,
-            "exp": now + 600,
-        }
-        body.update(claims)
-        body = {k: v for k, v in body.items() if v is not None}
+        from tests.helpers import access_claims
+
+        body = access_claims(user_id, role=role, **claims)
         hdrs = {"kid": signing_kid(), **(headers or {})}
         return jwt.encode(
             body, key if key is not None else SIGNING_KEY, algorithm=algorithm, headers=hdrs

@@ -5,7 +5,6 @@ half, so these tests need neither the auth service nor the network.
 """
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -21,6 +20,7 @@ from api_gateway.main import build_app
 from shared.security import StaticKeys, TokenVerifier
 from shared.services import SERVICES
 from tests.conftest import REDIS_PREFIX
+from tests.helpers import access_claims, bearer
 
 KEY = Ed25519PrivateKey.generate()
 KID = "gateway-test-key"
@@ -28,22 +28,18 @@ SERVICE_HOSTS = {f"{s.name}.test": s.name for s in SERVICES}
 
 
 def mint(user_id: int = 1, **claims: Any) -> str:
-    now = int(time.time())
-    body = {
-        "sub": str(user_id),
-        "role": "user",
-        "typ": "access",
-        "iss": "flightbook-auth",
-        "aud": "flightbook",
-        "iat": now,
-        "exp": now + 600,
-        **claims,
-    }
+    body = access_claims(user_id, **claims)
     return jwt.encode(body, KEY, algorithm="EdDSA", headers={"kid": KID})
 
 
-def bearer(user_id: int = 1) -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint(user_id)}"}
+def user_headers(user_id: int = 1) -> dict[str, str]:
+    """The Authorization header of a user's token (signed with these tests' key)."""
+    return bearer(mint(user_id))
+
+
+def header(doc: dict[str, Any], name: str) -> list[str]:
+    """The values of header `name` in a fake service's echo of the request it got."""
+    return [v for k, v in doc["headers"] if k.lower() == name]
 
 
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]

@@ -8,24 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api_gateway.conftest import FakeServices, GatewayFactory, bearer, mint
+from tests.api_gateway.conftest import FakeServices, GatewayFactory, header, mint, user_headers
 from tests.conftest import REDIS_PREFIX
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "instance", "requestId"}
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert set(body) >= PROBLEM_KEYS
-    assert (body["status"], body["code"]) == (status, code)
-    assert body["requestId"] == response.headers["x-request-id"]
-    return body
-
-
-def header(doc: dict[str, Any], name: str) -> list[str]:
-    return [v for k, v in doc["headers"] if k.lower() == name]
+from tests.helpers import assert_problem
 
 
 async def test_routes_by_prefix_and_keeps_the_query_string(
@@ -35,7 +20,7 @@ async def test_routes_by_prefix_and_keeps_the_query_string(
         "/api/flights/search?source=DEL&destination=BOM&date=2030-01-15"
         "&passengers=2&x=a%20b+c&flag&empty=&amp=%26&slash=%2F"
     )
-    response = await gateway.get(target, headers=bearer())
+    response = await gateway.get(target, headers=user_headers())
     assert response.status_code == 200
     doc = response.json()
     assert doc["service"] == "flight-search"
@@ -59,7 +44,7 @@ async def test_routes_by_prefix_and_keeps_the_query_string(
 async def test_each_prefix_reaches_its_service(
     gateway: httpx.AsyncClient, path: str, service: str
 ) -> None:
-    response = await gateway.get(path, headers=bearer())
+    response = await gateway.get(path, headers=user_headers())
     assert response.json()["service"] == service
     assert response.json()["target"] == path
 
@@ -101,7 +86,7 @@ async def test_forwarding_headers_both_ways(gateway: httpx.AsyncClient) -> None:
 
 
 async def test_the_proxy_adds_no_headers_of_its_own(gateway: httpx.AsyncClient) -> None:
-    request = gateway.build_request("GET", "/api/seats/1", headers=bearer())
+    request = gateway.build_request("GET", "/api/seats/1", headers=user_headers())
     for name in ("accept", "accept-encoding", "user-agent"):
         del request.headers[name]
     doc = (await gateway.send(request)).json()
@@ -111,14 +96,14 @@ async def test_the_proxy_adds_no_headers_of_its_own(gateway: httpx.AsyncClient) 
 
 
 async def test_a_request_id_is_made_and_passed_on(gateway: httpx.AsyncClient) -> None:
-    response = await gateway.get("/api/seats/1", headers=bearer())
+    response = await gateway.get("/api/seats/1", headers=user_headers())
     rid = response.headers["x-request-id"]
     assert rid and header(response.json(), "x-request-id") == [rid]
 
 
 async def test_request_bodies_are_streamed_through(gateway: httpx.AsyncClient) -> None:
     response = await gateway.post(
-        "/api/bookings", json={"flightId": 1, "seats": 2}, headers=bearer()
+        "/api/bookings", json={"flightId": 1, "seats": 2}, headers=user_headers()
     )
     doc = response.json()
     assert (doc["method"], doc["body"]) == ("POST", '{"flightId":1,"seats":2}')
@@ -128,12 +113,12 @@ async def test_request_bodies_are_streamed_through(gateway: httpx.AsyncClient) -
         for part in (b'{"a":', b' "chunked', b' body"}'):
             yield part
 
-    response = await gateway.put("/api/seats/lock", content=chunks(), headers=bearer())
+    response = await gateway.put("/api/seats/lock", content=chunks(), headers=user_headers())
     assert response.json()["body"] == '{"a": "chunked body"}'
 
 
 async def test_a_get_without_body_is_sent_without_one(gateway: httpx.AsyncClient) -> None:
-    doc = (await gateway.get("/api/seats/1", headers=bearer())).json()
+    doc = (await gateway.get("/api/seats/1", headers=user_headers())).json()
     assert header(doc, "transfer-encoding") == [] and header(doc, "content-length") == []
 
 
@@ -148,7 +133,7 @@ async def test_responses_are_streamed_back(
         return httpx.Response(201, headers={"content-type": "text/plain"}, content=body())
 
     fake_services.handler = streaming
-    async with gateway.stream("GET", "/api/tickets/1/pdf", headers=bearer()) as response:
+    async with gateway.stream("GET", "/api/tickets/1/pdf", headers=user_headers()) as response:
         assert response.status_code == 201
         text = (await response.aread()).decode()
     assert text == "".join(f"line {i}\n" for i in range(50))
@@ -165,7 +150,7 @@ async def test_service_errors_pass_through_unchanged(
         )
 
     fake_services.handler = conflict
-    response = await gateway.post("/api/seats/lock", json={}, headers=bearer())
+    response = await gateway.post("/api/seats/lock", json={}, headers=user_headers())
     assert response.status_code == 409
     assert response.content == problem
     assert response.headers["content-type"] == "application/problem+json"
@@ -191,7 +176,7 @@ async def test_upstream_trouble_becomes_a_problem(
         raise error
 
     fake_services.handler = failing
-    response = await gateway.get("/api/payments/1", headers=bearer())
+    response = await gateway.get("/api/payments/1", headers=user_headers())
     body = assert_problem(response, status, code)
     assert body["service"] == "payment"
     assert "payment" in body["detail"]
@@ -254,7 +239,7 @@ async def test_public_paths_need_no_token(
 async def test_internal_and_unknown_paths_are_404(
     gateway: httpx.AsyncClient, fake_services: FakeServices, path: str
 ) -> None:
-    for headers in ({}, bearer()):
+    for headers in ({}, user_headers()):
         assert_problem(await gateway.get(path, headers=headers), 404, "NOT_FOUND")
         assert_problem(await gateway.post(path, headers=headers), 404, "NOT_FOUND")
     assert fake_services.requests == []
@@ -263,13 +248,13 @@ async def test_internal_and_unknown_paths_are_404(
 async def test_rate_limit_per_user_and_per_address(make_gateway: GatewayFactory) -> None:
     client = await make_gateway(rate_limit_per_user=2, rate_limit_per_address=4)
     for _ in range(2):
-        assert (await client.get("/api/auth/me", headers=bearer(1))).status_code == 200
-    limited = await client.get("/api/auth/me", headers=bearer(1))
+        assert (await client.get("/api/auth/me", headers=user_headers(1))).status_code == 200
+    limited = await client.get("/api/auth/me", headers=user_headers(1))
     body = assert_problem(limited, 429, "RATE_LIMITED")
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert body["limit"] == 2
     # another user from the same address still gets through, until the address is spent
-    assert (await client.get("/api/auth/me", headers=bearer(2))).status_code == 200
+    assert (await client.get("/api/auth/me", headers=user_headers(2))).status_code == 200
     assert_problem(await client.post("/api/auth/login"), 429, "RATE_LIMITED")
 
 
@@ -287,7 +272,7 @@ async def test_rate_limits_are_shared_by_replicas_and_kept_per_address(
     assert (await replica_a.post("/api/auth/login")).status_code == 200
     assert (await replica_b.post("/api/auth/login")).status_code == 200
     assert (await replica_a.post("/api/auth/login")).status_code == 429
-    assert (await replica_b.get("/api/bookings", headers=bearer(9))).status_code == 429
+    assert (await replica_b.get("/api/bookings", headers=user_headers(9))).status_code == 429
     other_address = await make_gateway(client=("198.51.100.2", 1), **settings)
     assert (await other_address.post("/api/auth/login")).status_code == 200
 

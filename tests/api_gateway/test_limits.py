@@ -1,29 +1,13 @@
 """The gateway in front of fake services: bounded bodies, 405s, trailing slashes, and the
 headers every answer carries."""
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import httpx
 
 from shared.limits import _DISCARD_BYTES
-from tests.api_gateway.conftest import FakeServices, GatewayFactory, bearer
-from tests.api_gateway.test_gateway import assert_problem, header
+from tests.api_gateway.conftest import FakeServices, GatewayFactory, header, user_headers
+from tests.helpers import Chunks, assert_problem
 
 LIMIT = 2048
-
-
-class Chunks:
-    def __init__(self, size: int, *, count: int, pause: float = 0.0) -> None:
-        self.size, self.count, self.pause = size, count, pause
-        self.sent = 0
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for _ in range(self.count):
-            if self.pause:
-                await asyncio.sleep(self.pause)
-            self.sent += self.size
-            yield b"x" * self.size
 
 
 async def test_a_body_over_the_gateways_limit_never_reaches_a_service(
@@ -35,12 +19,14 @@ async def test_a_body_over_the_gateways_limit_never_reaches_a_service(
     assert body["limit"] == LIMIT
     assert response.headers["connection"] == "close"
     chunked = Chunks(4096, count=1000)
-    response = await gateway.post("/api/seats/lock", content=chunked, headers=bearer())
+    response = await gateway.post("/api/seats/lock", content=chunked, headers=user_headers())
     assert_problem(response, 413, "PAYLOAD_TOO_LARGE")
     assert chunked.sent <= LIMIT + 4096 + _DISCARD_BYTES + 4096  # cut off, not read to its end
     assert fake_services.requests == []
     # At the limit it goes through, with its length, even when the client sent it chunked.
-    doc = await gateway.post("/api/seats/lock", content=Chunks(512, count=4), headers=bearer())
+    doc = await gateway.post(
+        "/api/seats/lock", content=Chunks(512, count=4), headers=user_headers()
+    )
     assert doc.json()["body"] == "x" * LIMIT
     assert header(doc.json(), "content-length") == [str(LIMIT)]
     assert header(doc.json(), "transfer-encoding") == []
@@ -76,7 +62,7 @@ async def test_trailing_slashes_are_not_redirected(
         assert_problem(response, 404, "NOT_FOUND")
         assert "location" not in response.headers
     # A service path is forwarded as sent: the service answers it (404, see tests/e2e).
-    doc = (await gateway.get("/api/bookings/", headers=bearer())).json()
+    doc = (await gateway.get("/api/bookings/", headers=user_headers())).json()
     assert doc["target"] == "/api/bookings/"
 
 
@@ -94,8 +80,8 @@ async def test_every_answer_says_nosniff_and_no_store_once(
 
     fake_services.handler = answer
     for response in (
-        await gateway.get("/api/bookings", headers=bearer()),
-        await gateway.get("/api/auth/me", headers=bearer()),
+        await gateway.get("/api/bookings", headers=user_headers()),
+        await gateway.get("/api/auth/me", headers=user_headers()),
         await gateway.get("/api/bookings"),  # 401 from the gateway itself
         await gateway.get("/nowhere"),
         await gateway.get("/health"),
@@ -116,6 +102,6 @@ async def test_a_services_date_and_server_are_not_passed_on(
         return httpx.Response(200, headers=headers, json={})
 
     fake_services.handler = answer
-    response = await gateway.get("/api/bookings", headers=bearer())
+    response = await gateway.get("/api/bookings", headers=user_headers())
     # In-process there is no server to add its own; through real processes: tests/e2e.
     assert "date" not in response.headers and "server" not in response.headers

@@ -10,12 +10,9 @@ import pytest
 
 from auth_service.main import app
 from tests.conftest import app_client
+from tests.helpers import unique_email
 
 PASSWORD = "correct horse battery"
-
-
-def unique_email() -> str:
-    return f"user-{uuid.uuid4().hex[:12]}@example.com"
 
 
 def unique_address() -> str:
@@ -50,17 +47,3 @@ async def signup(
     )
     assert response.status_code == 201, response.text
     return {**response.json(), "email": email, "password": password}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert {"type", "title", "detail", "instance", "requestId"} <= body.keys()
-    return body

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth_service.conftest import PASSWORD, assert_problem, signup, unique_email
+from tests.auth_service.conftest import PASSWORD, signup
+from tests.helpers import assert_problem, unique_email
 
 
 @pytest.mark.parametrize(

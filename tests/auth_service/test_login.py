@@ -12,12 +12,10 @@ from auth_service.main import app
 from auth_service.models import User
 from tests.auth_service.conftest import (
     PASSWORD,
-    assert_problem,
-    bearer,
     signup,
     unique_address,
-    unique_email,
 )
+from tests.helpers import assert_problem, bearer, unique_email
 
 
 async def login(

@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 
 from auth_service.main import app
 from auth_service.models import RefreshToken
-from tests.auth_service.conftest import PASSWORD, assert_problem, bearer, signup
+from tests.auth_service.conftest import PASSWORD, signup
+from tests.helpers import assert_problem, bearer
 
 
 async def refresh(client: httpx.AsyncClient, token: str) -> httpx.Response:

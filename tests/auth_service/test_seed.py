@@ -14,8 +14,9 @@ from auth_service import seed as seed_module
 from auth_service.config import PUBLISHED_ADMIN_PASSWORDS, AuthSettings, get_settings
 from auth_service.models import User
 from shared.db import Database
-from tests.auth_service.conftest import bearer, signup
+from tests.auth_service.conftest import signup
 from tests.conftest import ADMIN_PASSWORD
+from tests.helpers import bearer
 
 
 async def test_seed_creates_the_admin_idempotently(client: httpx.AsyncClient) -> None:

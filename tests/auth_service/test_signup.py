@@ -7,11 +7,9 @@ import pytest
 
 from tests.auth_service.conftest import (
     PASSWORD,
-    assert_problem,
-    bearer,
     signup,
-    unique_email,
 )
+from tests.helpers import assert_problem, bearer, unique_email
 
 
 async def test_signup_returns_tokens(client: httpx.AsyncClient) -> None:

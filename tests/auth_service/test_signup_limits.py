@@ -15,7 +15,8 @@ from auth_service.config import AuthSettings
 from auth_service.main import app
 from auth_service.models import User
 from shared.ratelimit import address_bucket
-from tests.auth_service.conftest import PASSWORD, assert_problem, unique_address, unique_email
+from tests.auth_service.conftest import PASSWORD, unique_address
+from tests.helpers import assert_problem, unique_email
 
 LIMIT = AuthSettings().signup_max_per_address
 

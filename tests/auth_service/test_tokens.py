@@ -1,6 +1,5 @@
 """Access tokens: their claims, the JWKS, /me, and every forgery /me must refuse."""
 
-import base64
 import hashlib
 import hmac
 import json
@@ -14,31 +13,19 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.auth_service.conftest import assert_problem, bearer, signup
+from tests.auth_service.conftest import signup
 from tests.conftest import SIGNING_KEY, signing_kid
+from tests.helpers import access_claims, assert_problem, b64url, bearer
 
 MakeToken = Callable[..., str]
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _segments(header: dict[str, Any], claims: dict[str, Any]) -> str:
-    return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    return f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
 
 
 def _claims(user_id: int) -> dict[str, Any]:
-    now = int(time.time())
-    return {
-        "sub": str(user_id),
-        "role": "admin",
-        "typ": "access",
-        "iss": "flightbook-auth",
-        "aud": "flightbook",
-        "iat": now,
-        "exp": now + 600,
-    }
+    return access_claims(user_id, role="admin")
 
 
 def alg_none_token(user_id: int) -> str:
@@ -51,7 +38,7 @@ def hs256_token(user_id: int, secret: bytes) -> str:
         {"alg": "HS256", "typ": "JWT", "kid": signing_kid()}, _claims(user_id)
     )
     signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64(signature)}"
+    return f"{signing_input}.{b64url(signature)}"
 
 
 PUBLIC_PEM = SIGNING_KEY.public_key().public_bytes(
@@ -70,7 +57,7 @@ async def test_jwks_publishes_the_signing_key(client: httpx.AsyncClient) -> None
     assert jwk == {
         "kty": "OKP",
         "crv": "Ed25519",
-        "x": _b64(PUBLIC_RAW),
+        "x": b64url(PUBLIC_RAW),
         "kid": signing_kid(),
         "use": "sig",
         "alg": "EdDSA",

@@ -7,7 +7,6 @@ admin API (an A321: business rows 1-3 ACDF, economy 4-34 ABCDEF). The mock card 
 of the payment service (its own table), so nothing is mocked.
 """
 
-import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -31,10 +30,7 @@ from seat_service.config import SeatSettings
 from seat_service.main import build_app as build_seat_app
 from tests import helpers
 from tests.conftest import REDIS_PREFIX, app_client
-
-SUCCESS_CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "123"}
-DECLINE_CARD = {**SUCCESS_CARD, "number": "4000000000000002"}
-NO_FUNDS_CARD = {**SUCCESS_CARD, "number": "4000000000009995"}
+from tests.helpers import SUCCESS_CARD, bearer
 
 _flight_numbers = itertools.count(1)
 _user_ids = itertools.count(71_001)
@@ -191,7 +187,7 @@ class Stack:
         return await lifecycle.sweep_once(sessionmaker=state.db.sessionmaker, clients=state.clients)
 
     async def recover_payments(self, stuck_after_seconds: float = 0.0) -> int:
-        from payment_service import service
+        from payment_service import recovery as service
 
         state = self.payment_app.state
         return await service.recover_once(
@@ -242,20 +238,6 @@ async def run_out(stack: Stack, hold: dict[str, Any]) -> None:
     await stack.seat_app.state.redis.delete(*keys)
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, every: float = 0.1
-) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(every)
-
-
-def money(value: Any) -> Decimal:
-    return Decimal(str(value))
-
-
 # Fixtures --------------------------------------------------------------------------------------
 
 
@@ -282,7 +264,7 @@ async def flight_search_app(
         async with app.state.db.sessionmaker() as session:
             await load_reference_data(session=session)
             await session.commit()
-        admin = {"Authorization": f"Bearer {make_token(1, role='admin')}"}
+        admin = bearer(make_token(1, role="admin"))
         flight_search.update(app=app, client=client, admin=admin)
         yield app
 
@@ -357,7 +339,7 @@ def new_user(make_token: Callable[..., str]) -> Callable[..., tuple[int, dict[st
     def make(role: str = "user") -> tuple[int, dict[str, str]]:
         user_id = next(_user_ids)
         token = make_token(user_id, role=role, email=f"user{user_id}@example.com")
-        return user_id, {"Authorization": f"Bearer {token}"}
+        return user_id, bearer(token)
 
     return make
 

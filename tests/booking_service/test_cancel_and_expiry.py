@@ -8,15 +8,9 @@ import pytest
 
 from shared.events import Event, stream_for
 from shared.redis import Keys
-from tests.booking_service.harness import (
-    SUCCESS_CARD,
-    cancel_flight,
-    eventually,
-    new_flight,
-    run_out,
-)
-from tests.booking_service.test_create_booking import problem
+from tests.booking_service.harness import cancel_flight, new_flight, run_out
 from tests.conftest import REDIS_PREFIX
+from tests.helpers import SUCCESS_CARD, assert_problem, eventually
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +39,7 @@ async def test_cancelling_a_pending_booking_releases_its_holds(stack, new_user):
     assert await stack.events(booking["id"]) == ["booking.created", "booking.cancelled"]
     assert await stack.payments_of(booking["id"]) == []
     # A cancelled booking cannot be paid.
-    problem(await stack.pay(headers, booking), 409, "BOOKING_NOT_PAYABLE")
+    assert_problem(await stack.pay(headers, booking), 409, "BOOKING_NOT_PAYABLE")
 
 
 async def test_cancelling_a_confirmed_booking_refunds_it_and_frees_the_seats(stack, new_user):
@@ -97,7 +91,7 @@ async def test_a_booking_with_a_payment_running_cannot_be_cancelled(
     )
     assert r.status_code == 200, r.text
     r = await stack.bookings.post(f"/api/bookings/{booking['id']}/cancel", headers=headers)
-    problem(r, 409, "PAYMENT_IN_PROGRESS")
+    assert_problem(r, 409, "PAYMENT_IN_PROGRESS")
     r = await stack.bookings.post(
         f"/internal/bookings/{booking['id']}/payment-failed",
         json={"paymentId": 424242},
@@ -172,7 +166,7 @@ async def test_an_expired_booking_cannot_be_cancelled(short_holds, new_user):
 
     await eventually(expired)
     r = await short_holds.bookings.post(f"/api/bookings/{booking['id']}/cancel", headers=headers)
-    problem(r, 409, "BOOKING_NOT_CANCELLABLE")
+    assert_problem(r, 409, "BOOKING_NOT_CANCELLABLE")
 
 
 async def test_the_sweeper_expires_unpaid_bookings_and_the_seats_come_back(short_holds, new_user):
@@ -202,7 +196,7 @@ async def test_paying_after_the_hold_ran_out_is_refused_and_nothing_is_charged(
         (datetime.fromisoformat(booking["expiresAt"]) - datetime.now(UTC)).total_seconds() + 0.1
     )
     r = await short_holds.pay(headers, booking, card=SUCCESS_CARD)
-    problem(r, 409, "HOLD_EXPIRED")
+    assert_problem(r, 409, "HOLD_EXPIRED")
     assert await short_holds.charges(booking["id"]) == []
     assert (await short_holds.booking(headers, booking["id"]))["status"] == "EXPIRED"
     assert (await short_holds.seat_status(headers, flight_id))["16A"] == "available"
@@ -237,7 +231,7 @@ async def test_a_hold_that_runs_out_during_the_payment_is_refunded(stack, new_us
     booking = r.json()
     await run_out(stack, hold)
     r = await stack.pay(headers, booking, card=SUCCESS_CARD)
-    body = problem(r, 409, "HOLD_EXPIRED")
+    body = assert_problem(r, 409, "HOLD_EXPIRED")
     assert body["refunded"] is True
     assert body["paymentStatus"] == "REFUNDED"
     assert body["bookingStatus"] == "EXPIRED"
@@ -261,7 +255,7 @@ async def test_a_one_stop_booking_is_both_flights_or_neither(stack, new_user):
     booking = (await stack.book(headers, holdIds=[h1["holdId"], h2["holdId"]])).json()
     await run_out(stack, h2)  # the second flight's hold runs out: the first must not stay sold
     r = await stack.pay(headers, booking, card=SUCCESS_CARD)
-    problem(r, 409, "HOLD_EXPIRED")
+    assert_problem(r, 409, "HOLD_EXPIRED")
     assert (await stack.seat_status(headers, first))["19A"] == "available"
     assert (await stack.seat_status(headers, second))["19A"] == "available"
     assert (await stack.booking(headers, booking["id"]))["status"] == "EXPIRED"

@@ -9,15 +9,7 @@ import pytest
 
 from booking_service.service import REFERENCE_ALPHABET
 from tests.booking_service.harness import cancel_flight, new_flight, reprice
-
-
-def problem(r, status, code):
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body = r.json()
-    assert body["code"] == code, body
-    assert {"type", "title", "status", "detail", "instance", "requestId"} <= body.keys()
-    return body
+from tests.helpers import assert_problem, bearer
 
 
 async def test_booking_from_a_hold_priced_by_the_server(stack, new_user):
@@ -61,7 +53,7 @@ async def test_booking_from_a_hold_priced_by_the_server(stack, new_user):
 async def test_the_default_passenger_is_named_by_the_token(stack, new_user, make_token):
     user_id, _ = new_user()
     email = f"user{user_id}@example.com"
-    headers = {"Authorization": f"Bearer {make_token(user_id, email=email, name=' Asha Rao ')}"}
+    headers = bearer(make_token(user_id, email=email, name=" Asha Rao "))
     b = await stack.booked(headers, await new_flight(), "12C")
     # Not from the auth service (it has no such user): from the token's `name` claim.
     assert b["passengers"] == [{"name": "Asha Rao", "email": email, "phone": None}]
@@ -77,7 +69,7 @@ async def test_a_token_without_a_name_asks_the_auth_service(stack, jwks_transpor
         assert r.status_code == 201, r.text
     # A token minted before the auth service added `name` (still valid for 15 minutes).
     token = make_token(r.json()["userId"], email=email)
-    b = await stack.booked({"Authorization": f"Bearer {token}"}, await new_flight(), "12D")
+    b = await stack.booked(bearer(token), await new_flight(), "12D")
     assert b["passengers"][0]["name"] == "Ravi Rao"
 
 
@@ -136,7 +128,7 @@ async def test_the_seed_form_books_the_callers_live_hold_on_the_flight(stack, ne
 async def test_the_seed_form_without_a_hold_says_to_hold_first(stack, new_user):
     _, headers = new_user()
     r = await stack.book(headers, flightId=await new_flight(), seats=1)
-    problem(r, 409, "NO_ACTIVE_HOLD")
+    assert_problem(r, 409, "NO_ACTIVE_HOLD")
 
 
 async def test_seats_must_equal_the_held_seats(stack, new_user):
@@ -144,11 +136,11 @@ async def test_seats_must_equal_the_held_seats(stack, new_user):
     flight_id = await new_flight()
     hold = await stack.hold(headers, flight_id, "8A")
     # The seed's walkthrough: one seat locked, "seats": 2.
-    body = problem(
+    body = assert_problem(
         await stack.book(headers, flightId=flight_id, seats=2), 422, "SEAT_COUNT_MISMATCH"
     )
     assert body["held"] == 1
-    problem(
+    assert_problem(
         await stack.book(headers, holdIds=[hold["holdId"]], seats=3), 422, "SEAT_COUNT_MISMATCH"
     )
 
@@ -159,7 +151,7 @@ async def test_a_client_price_that_differs_is_refused_with_the_current_price(sta
     hold = await stack.hold(headers, flight_id, "9A")
     # The seed's client sent price 5000 (and the original accepted even 1).
     for price in (5000, 1, "4923.99", "0"):
-        body = problem(
+        body = assert_problem(
             await stack.book(headers, holdIds=[hold["holdId"]], price=price), 409, "PRICE_CHANGED"
         )
         assert body["currentPrice"] == "4924.00"
@@ -174,7 +166,7 @@ async def test_a_price_change_since_the_search_is_caught(stack, new_user):
     flight_id = await new_flight()
     hold = await stack.hold(headers, flight_id, "10A")
     await reprice(flight_id, economy="4800.00")  # by the airline, since the search
-    body = problem(
+    body = assert_problem(
         await stack.book(headers, holdIds=[hold["holdId"]], price="4924.00"), 409, "PRICE_CHANGED"
     )
     assert body["currentPrice"] == "5239.00"
@@ -184,7 +176,7 @@ async def test_a_user_id_that_is_not_the_callers_is_forbidden(stack, new_user):
     user_id, headers = new_user()
     flight_id = await new_flight()
     hold = await stack.hold(headers, flight_id, "11A")
-    problem(
+    assert_problem(
         await stack.book(headers, holdIds=[hold["holdId"]], userId=user_id + 1), 403, "FORBIDDEN"
     )
     r = await stack.book(headers, holdIds=[hold["holdId"]], userId=user_id)
@@ -196,7 +188,7 @@ async def test_another_users_hold_is_refused(stack, new_user):
     _, bob = new_user()
     flight_id = await new_flight()
     hold = await stack.hold(alice, flight_id, "13A")
-    problem(await stack.book(bob, holdIds=[hold["holdId"]]), 409, "HOLD_NOT_OWNED")
+    assert_problem(await stack.book(bob, holdIds=[hold["holdId"]]), 409, "HOLD_NOT_OWNED")
 
 
 async def test_a_released_or_expired_hold_is_refused(stack, new_user):
@@ -205,7 +197,7 @@ async def test_a_released_or_expired_hold_is_refused(stack, new_user):
     hold = await stack.hold(headers, flight_id, "14A")
     r = await stack.seats.delete(f"/api/seats/lock/{hold['holdId']}", headers=headers)
     assert r.status_code == 204
-    problem(await stack.book(headers, holdIds=[hold["holdId"]]), 409, "HOLD_EXPIRED")
+    assert_problem(await stack.book(headers, holdIds=[hold["holdId"]]), 409, "HOLD_EXPIRED")
 
 
 async def test_a_hold_books_once(stack, new_user):
@@ -213,7 +205,9 @@ async def test_a_hold_books_once(stack, new_user):
     flight_id = await new_flight()
     hold = await stack.hold(headers, flight_id, "15A")
     assert (await stack.book(headers, holdIds=[hold["holdId"]])).status_code == 201
-    body = problem(await stack.book(headers, holdIds=[hold["holdId"]]), 409, "HOLD_ALREADY_USED")
+    body = assert_problem(
+        await stack.book(headers, holdIds=[hold["holdId"]]), 409, "HOLD_ALREADY_USED"
+    )
     assert body["holdId"] == hold["holdId"]
 
 
@@ -232,8 +226,8 @@ async def test_racing_bookings_of_one_hold_make_one_booking(stack, new_user):
 async def test_unknown_hold_is_404(stack, new_user):
     _, headers = new_user()
     r = await stack.book(headers, holdIds=["3f0c4bd6-0d55-4a43-a5d1-0b0a5b8d7f00"])
-    problem(r, 404, "HOLD_NOT_FOUND")
-    problem(await stack.book(headers, holdId="not-a-uuid"), 404, "HOLD_NOT_FOUND")
+    assert_problem(r, 404, "HOLD_NOT_FOUND")
+    assert_problem(await stack.book(headers, holdId="not-a-uuid"), 404, "HOLD_NOT_FOUND")
 
 
 async def test_one_stop_itinerary_books_one_hold_per_flight(stack, new_user):
@@ -269,7 +263,7 @@ async def test_flights_that_do_not_connect_are_refused(stack, new_user):
     h2 = await stack.hold(headers, elsewhere, "22A")
     h3 = await stack.hold(headers, too_early, "22A")
     for other in (h2, h3):
-        problem(
+        assert_problem(
             await stack.book(headers, holdIds=[h1["holdId"], other["holdId"]]),
             422,
             "ITINERARY_INVALID",
@@ -284,11 +278,11 @@ async def test_one_hold_per_flight_and_the_same_seat_count_on_each(stack, new_us
     )
     a = await stack.hold(headers, first, "23A")
     b = await stack.hold(headers, first, "23B")
-    problem(
+    assert_problem(
         await stack.book(headers, holdIds=[a["holdId"], b["holdId"]]), 422, "ONE_HOLD_PER_FLIGHT"
     )
     c = await stack.hold(headers, second, "23A", "23B")
-    problem(
+    assert_problem(
         await stack.book(headers, holdIds=[a["holdId"], c["holdId"]]), 422, "SEAT_COUNT_MISMATCH"
     )
 
@@ -297,8 +291,8 @@ async def test_passengers_one_name_per_seat(stack, new_user):
     _, headers = new_user()
     flight_id = await new_flight()
     hold = await stack.hold(headers, flight_id, "24A", "24B")
-    problem(await stack.book(headers, holdIds=[hold["holdId"]]), 422, "PASSENGERS_REQUIRED")
-    problem(
+    assert_problem(await stack.book(headers, holdIds=[hold["holdId"]]), 422, "PASSENGERS_REQUIRED")
+    assert_problem(
         await stack.book(headers, holdIds=[hold["holdId"]], passengers=[{"name": "Only One"}]),
         422,
         "PASSENGER_COUNT_MISMATCH",
@@ -310,7 +304,7 @@ async def test_a_cancelled_or_departed_flight_cannot_be_booked(stack, new_user):
     flight_id = await new_flight()
     hold = await stack.hold(headers, flight_id, "25A")
     await cancel_flight(flight_id)
-    problem(await stack.book(headers, holdIds=[hold["holdId"]]), 409, "FLIGHT_CANCELLED")
+    assert_problem(await stack.book(headers, holdIds=[hold["holdId"]]), 409, "FLIGHT_CANCELLED")
 
 
 @pytest.mark.parametrize(
@@ -338,7 +332,7 @@ async def test_a_cancelled_or_departed_flight_cannot_be_booked(stack, new_user):
 async def test_bad_input_is_a_422_never_a_500(stack, new_user, body):
     _, headers = new_user()
     r = await stack.bookings.post("/api/bookings", json=body, headers=headers)
-    problem(r, 422, "VALIDATION_FAILED")
+    assert_problem(r, 422, "VALIDATION_FAILED")
 
 
 async def test_not_json_is_a_422(stack, new_user):
@@ -353,14 +347,14 @@ async def test_not_json_is_a_422(stack, new_user):
 
 async def test_a_token_is_required(stack):
     r = await stack.bookings.post("/api/bookings", json={"holdIds": ["x"]})
-    problem(r, 401, "UNAUTHORIZED")
-    r = await stack.bookings.get("/api/bookings", headers={"Authorization": "Bearer nonsense"})
-    problem(r, 401, "INVALID_TOKEN")
+    assert_problem(r, 401, "UNAUTHORIZED")
+    r = await stack.bookings.get("/api/bookings", headers=bearer("nonsense"))
+    assert_problem(r, 401, "INVALID_TOKEN")
 
 
 async def test_internal_routes_refuse_user_tokens(stack, new_user):
     _, headers = new_user()
     r = await stack.bookings.get("/internal/bookings/1", headers=headers)
-    problem(r, 403, "FORBIDDEN")
+    assert_problem(r, 403, "FORBIDDEN")
     r = await stack.bookings.post("/internal/bookings/1/confirm", json={"paymentId": 1})
-    problem(r, 401, "UNAUTHORIZED")
+    assert_problem(r, 401, "UNAUTHORIZED")

@@ -1,8 +1,8 @@
 """The internal routes other services use: reading a booking, and repricing it (discounts)."""
 
 from tests import helpers
-from tests.booking_service.harness import SUCCESS_CARD, new_flight
-from tests.booking_service.test_create_booking import problem
+from tests.booking_service.harness import new_flight
+from tests.helpers import SUCCESS_CARD, assert_problem
 
 
 async def test_the_payment_service_reads_any_booking(stack, new_user, service_headers):
@@ -14,7 +14,7 @@ async def test_the_payment_service_reads_any_booking(stack, new_user, service_he
     assert (view["userId"], view["status"], view["amountDue"]) == (user_id, "PENDING", "4924.00")
     assert view["pendingExpiresAt"] == view["expiresAt"]
     r = await stack.bookings.get("/internal/bookings/999999999", headers=service_headers)
-    problem(r, 404, "BOOKING_NOT_FOUND")
+    assert_problem(r, 404, "BOOKING_NOT_FOUND")
 
 
 async def test_a_discount_reprices_a_pending_booking_and_pay_must_match(
@@ -47,9 +47,9 @@ async def test_a_discount_reprices_a_pending_booking_and_pay_must_match(
         json={"code": "SAVE200", "discount": "200.00"},
         headers=helpers.service_headers("discount", "booking"),
     )
-    problem(r, 409, "DISCOUNT_ALREADY_APPLIED")
+    assert_problem(r, 409, "DISCOUNT_ALREADY_APPLIED")
     # The old amount no longer pays; the new one does.
-    problem(await stack.pay(headers, booking, amount="4924.00"), 409, "AMOUNT_MISMATCH")
+    assert_problem(await stack.pay(headers, booking, amount="4924.00"), 409, "AMOUNT_MISMATCH")
     r = await stack.pay(headers, booking, amount="4824.00", card=SUCCESS_CARD)
     assert r.status_code == 201, r.text
     assert r.json()["amount"] == "4824.00"
@@ -59,7 +59,7 @@ async def test_a_discount_reprices_a_pending_booking_and_pay_must_match(
         json={"code": "FLY100", "discount": "100.00"},
         headers=helpers.service_headers("discount", "booking"),
     )
-    problem(r, 409, "BOOKING_NOT_PENDING")
+    assert_problem(r, 409, "BOOKING_NOT_PENDING")
 
 
 async def test_a_discount_larger_than_the_fare_is_refused(stack, new_user, service_headers):
@@ -70,7 +70,7 @@ async def test_a_discount_larger_than_the_fare_is_refused(stack, new_user, servi
         json={"code": "HUGE", "discount": "5000.00"},
         headers=helpers.service_headers("discount", "booking"),
     )
-    problem(r, 422, "DISCOUNT_TOO_LARGE")
+    assert_problem(r, 422, "DISCOUNT_TOO_LARGE")
 
 
 async def test_health_ready_metrics_and_docs(stack):

@@ -3,7 +3,7 @@
 import pytest
 
 from tests.booking_service.harness import new_flight
-from tests.booking_service.test_create_booking import problem
+from tests.helpers import assert_problem
 
 
 async def test_my_booking_in_both_forms(stack, new_user):
@@ -19,7 +19,7 @@ async def test_the_seed_form_with_another_user_id_is_forbidden(stack, new_user):
     user_id, headers = new_user()
     booking = await stack.booked(headers, await new_flight(), "5B")
     r = await stack.bookings.get(f"/api/bookings/{booking['id']}/{user_id + 1}", headers=headers)
-    problem(r, 403, "FORBIDDEN")
+    assert_problem(r, 403, "FORBIDDEN")
 
 
 async def test_someone_elses_booking_is_404_on_every_route(stack, new_user):
@@ -33,9 +33,9 @@ async def test_someone_elses_booking_is_404_on_every_route(stack, new_user):
         await stack.bookings.post(f"/api/bookings/{bid}/cancel", headers=bob),
         await stack.pay(bob, booking),
     ):
-        problem(r, 404, "BOOKING_NOT_FOUND")
+        assert_problem(r, 404, "BOOKING_NOT_FOUND")
     # ... and answers exactly like a booking that does not exist.
-    problem(
+    assert_problem(
         await stack.bookings.get("/api/bookings/999999999", headers=bob), 404, "BOOKING_NOT_FOUND"
     )
     assert (await stack.booking(alice, bid))["status"] == "PENDING"
@@ -51,21 +51,21 @@ async def test_admins_may_read_any_booking(stack, new_user):
     r = await stack.bookings.get(f"/api/bookings/{booking['id']}/{owner_id}", headers=admin)
     assert r.status_code == 200
     r = await stack.bookings.get(f"/api/bookings/{booking['id']}/{owner_id + 1}", headers=admin)
-    problem(r, 404, "BOOKING_NOT_FOUND")
+    assert_problem(r, 404, "BOOKING_NOT_FOUND")
 
 
 @pytest.mark.parametrize("path", ["/api/bookings/0", f"/api/bookings/{2**63}"])
 async def test_bad_ids_are_422(stack, new_user, path):
     _, headers = new_user()
-    problem(await stack.bookings.get(path, headers=headers), 422, "VALIDATION_FAILED")
+    assert_problem(await stack.bookings.get(path, headers=headers), 422, "VALIDATION_FAILED")
 
 
 async def test_a_word_is_not_a_booking_id(stack, new_user):
     """`{booking_id:id}`: "abc" is no booking's path (and GET /api/bookings/create a 405)."""
     _, headers = new_user()
-    problem(await stack.bookings.get("/api/bookings/abc", headers=headers), 404, "NOT_FOUND")
+    assert_problem(await stack.bookings.get("/api/bookings/abc", headers=headers), 404, "NOT_FOUND")
     create = await stack.bookings.get("/api/bookings/create", headers=headers)
-    problem(create, 405, "METHOD_NOT_ALLOWED")
+    assert_problem(create, 405, "METHOD_NOT_ALLOWED")
 
 
 async def test_my_bookings_newest_first_with_a_cursor(stack, new_user):
@@ -87,4 +87,4 @@ async def test_my_bookings_newest_first_with_a_cursor(stack, new_user):
     assert page["nextCursor"] is None
     for params in ({"limit": 0}, {"limit": 1000}, {"cursor": "abc"}, {"cursor": "-1"}):
         r = await stack.bookings.get("/api/bookings", params=params, headers=headers)
-        problem(r, 422, "VALIDATION_FAILED")
+        assert_problem(r, 422, "VALIDATION_FAILED")

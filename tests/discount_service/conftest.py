@@ -1,7 +1,6 @@
 """Discount service fixtures: the real booking stack (tests/booking_service/harness.py) and the
 discount app wired to its booking service in-process."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -24,16 +23,7 @@ from tests.booking_service.harness import (  # noqa: F401 (fixtures)
     stacks,
 )
 from tests.conftest import app_client
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15.0) -> None:
-    """Wait until `check()` is true (background consumers run on their own schedule)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
-
+from tests.helpers import bearer, eventually
 
 # Small pools: the machine's Postgres is shared by several test runs.
 SMALL_POOL = {"db_pool_size": 2, "db_max_overflow": 4}
@@ -117,7 +107,7 @@ async def discounts(
         jwks_transport, httpx.ASGITransport(app=stack.booking_app)
     )
     client = await anext(clients)
-    admin = {"Authorization": f"Bearer {make_token(1, role='admin')}"}
+    admin = bearer(make_token(1, role="admin"))
     yield Discounts(app, client, admin)
     await clients.aclose()
 

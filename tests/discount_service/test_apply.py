@@ -5,9 +5,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from tests.booking_service.harness import SUCCESS_CARD, Stack, new_flight
+from tests.booking_service.harness import Stack, new_flight
 from tests.discount_service.conftest import Booked, Discounts
-from tests.e2e.checks import assert_problem
+from tests.helpers import SUCCESS_CARD, assert_problem
 
 GROSS = Decimal("4924.00")  # one economy seat: 4500 + 5% GST + 199 fee
 

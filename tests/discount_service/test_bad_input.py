@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from tests.discount_service.conftest import Booked, Discounts
-from tests.e2e.checks import assert_problem
-
-INSANE_AMOUNTS = [1e26, "1" * 27, "NaN", float("inf"), "1e3", "-1", "10.001", "100000000"]
+from tests.helpers import INSANE_AMOUNTS, assert_problem
 
 
 def new_code(**fields: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from discount_service.config import DiscountSettings
 from tests.booking_service.harness import Stack
 from tests.discount_service.conftest import Booked, Discounts, start_discount_app
-from tests.e2e.checks import assert_problem
+from tests.helpers import assert_problem
 
 LIMIT = DiscountSettings().discount_failed_attempt_limit
 

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.booking_service.harness import SUCCESS_CARD, Stack, new_flight
-from tests.discount_service.conftest import Booked, Discounts, eventually, start_discount_app
-from tests.e2e.checks import assert_problem
+from tests.booking_service.harness import Stack, new_flight
+from tests.discount_service.conftest import Booked, Discounts, start_discount_app
+from tests.helpers import SUCCESS_CARD, assert_problem, eventually
 
 
 async def test_fifty_concurrent_applies_of_the_last_use_give_one_success(

@@ -6,28 +6,7 @@ from typing import Any
 
 import httpx
 
-PROBLEM_JSON = "application/problem+json"
-PROBLEM_MEMBERS = {"type", "title", "status", "detail", "code", "instance", "requestId"}
-
-
-def assert_problem(
-    response: httpx.Response, status: int, code: str | None = None
-) -> dict[str, Any]:
-    """An RFC 9457 problem with our members, the status, (the code) and the request id."""
-    assert response.status_code == status, f"{response.status_code}: {response.text[:500]}"
-    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
-    body = response.json()
-    assert set(body) >= PROBLEM_MEMBERS, body
-    assert body["status"] == status
-    if code is not None:
-        assert body["code"] == code, body
-    assert body["requestId"] == response.headers["x-request-id"]
-    return body
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
+from tests.helpers import IST
 
 _numbers = itertools.count(1)
 
@@ -51,3 +30,21 @@ async def create_flight(gateway: httpx.AsyncClient, admin: dict[str, str], days:
     )
     assert r.status_code == 201, r.text
     return r.json()
+
+
+async def seats_available_in_search(
+    gateway: httpx.AsyncClient, headers: dict[str, str], flight: dict[str, Any]
+) -> int | None:
+    """The seats search shows free on `flight` (a DEL-BOM nonstop), bypassing the cache; None
+    when search does not list the flight."""
+    date = datetime.fromisoformat(flight["departureTime"]).astimezone(IST).date().isoformat()
+    r = await gateway.get(
+        "/api/flights/search",
+        params={"source": "DEL", "destination": "BOM", "date": date, "maxStops": 0},
+        headers={**headers, "Cache-Control": "no-cache"},
+    )
+    assert r.status_code == 200, r.text
+    for itinerary in r.json()["itineraries"]:
+        if [s["flightId"] for s in itinerary["segments"]] == [flight["flightId"]]:
+            return itinerary["seatsAvailable"]
+    return None

@@ -5,6 +5,9 @@
 the service itself refuses something too.
 """
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -12,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import E2E_DATABASE_URL, E2E_REDIS_PREFIX, TMP, run_manage
-from tests.e2e.checks import bearer
+from tests.conftest import E2E_DATABASE_URL, E2E_REDIS_PREFIX, ROOT, TMP, run_manage
 from tests.e2e.stack import Stack, base_environment
+from tests.helpers import bearer, unique_email
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -75,10 +78,6 @@ async def gateway(gateway_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def unique_email(tag: str = "user") -> str:
-    return f"{tag}-{uuid.uuid4().hex[:12]}@example.com"
-
-
 def unique_address() -> str:
     """A client address of its own (TEST-NET-2), so per-address throttles don't mix tests."""
     n = uuid.uuid4().int
@@ -118,6 +117,19 @@ async def reference_data(stack: Stack) -> None:
             await session.commit()
     finally:
         await db.dispose()
+
+
+@pytest.fixture(scope="module")
+def discount_codes(stack: Stack) -> None:
+    """The seed's discount codes (FLY100, SAVE200, ...), loaded as `make seed` loads them."""
+    seeded = subprocess.run(
+        [sys.executable, "-c", "import asyncio, discount_service.seed as s; asyncio.run(s.seed())"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": E2E_DATABASE_URL, "REDIS_PREFIX": E2E_REDIS_PREFIX},
+    )
+    assert seeded.returncode == 0, seeded.stderr
 
 
 @pytest.fixture

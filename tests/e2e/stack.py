@@ -11,7 +11,6 @@ import contextlib
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from typing import IO
 import httpx
 
 from shared.services import GATEWAY, SERVICES, ServiceInfo
+from tests.helpers import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 # How long the processes may take to answer `/health`. Ten Pythons importing their service at
@@ -35,23 +35,9 @@ class StackError(RuntimeError):
     pass
 
 
-def free_ports(n: int) -> list[int]:
-    """`n` distinct ports nothing listens on (all held open together, then released)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def closed_port_url() -> str:
     """A URL where nothing listens: connections to it are refused."""
-    return f"http://127.0.0.1:{free_ports(1)[0]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 _libc = None
@@ -256,7 +242,7 @@ class Stack:
 
     def start_gateway(self, name: str, **env: str) -> Process:
         """Another gateway over the same services, with `env` overriding (e.g. limits)."""
-        proc = self._process(GATEWAY, name, free_ports(1)[0], env)
+        proc = self._process(GATEWAY, name, free_port(), env)
         self.extra.append(proc)
         self._launch(proc)
         wait_healthy([proc])
@@ -266,7 +252,7 @@ class Stack:
         """Another process of service `name` on the same data (a replica; with
         `WEB_CONCURRENCY`, several workers), with `env` overriding."""
         info = next(i for i in SERVICES if i.name == name)
-        proc = self._process(info, f"{name}-copy-{len(self.extra)}", free_ports(1)[0], env)
+        proc = self._process(info, f"{name}-copy-{len(self.extra)}", free_port(), env)
         self.extra.append(proc)
         self._launch(proc)
         wait_healthy([proc])

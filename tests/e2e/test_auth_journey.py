@@ -5,8 +5,8 @@ import asyncio
 import httpx
 import pytest
 
-from tests.e2e.checks import assert_problem, bearer
-from tests.e2e.conftest import PASSWORD, SignUp, unique_address, unique_email
+from tests.e2e.conftest import PASSWORD, SignUp, unique_address
+from tests.helpers import assert_problem, bearer, unique_email
 
 pytestmark = pytest.mark.e2e
 

@@ -2,46 +2,15 @@
 and a payment process killed mid-saga and restarted.
 """
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any
-from zoneinfo import ZoneInfo
-
 import httpx
 import pytest
 
-from tests.e2e.checks import assert_problem, bearer, create_flight
+from tests.e2e.checks import create_flight, seats_available_in_search
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
+from tests.helpers import SUCCESS_CARD, assert_problem, bearer, eventually
 
 pytestmark = pytest.mark.e2e
-
-CARD = {"number": "4242424242424242", "expMonth": 12, "expYear": 2035, "cvc": "123"}
-IST = ZoneInfo("Asia/Kolkata")
-
-
-async def seats_available_in_search(
-    gateway: httpx.AsyncClient, headers: dict[str, str], flight: dict[str, Any]
-) -> int | None:
-    date = datetime.fromisoformat(flight["departureTime"]).astimezone(IST).date().isoformat()
-    r = await gateway.get(
-        "/api/flights/search",
-        params={"source": "DEL", "destination": "BOM", "date": date, "maxStops": 0},
-        headers={**headers, "Cache-Control": "no-cache"},
-    )
-    assert r.status_code == 200, r.text
-    for itinerary in r.json()["itineraries"]:
-        if [s["flightId"] for s in itinerary["segments"]] == [flight["flightId"]]:
-            return itinerary["seatsAvailable"]
-    return None
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.25)
 
 
 async def test_search_hold_book_pay(
@@ -95,7 +64,7 @@ async def test_search_hold_book_pay(
 
     paid = await gateway.post(
         "/api/payments/pay",
-        json={"bookingId": b["id"], "amount": b["amountDue"], "card": CARD},
+        json={"bookingId": b["id"], "amount": b["amountDue"], "card": SUCCESS_CARD},
         headers={**me, "Idempotency-Key": f"journey-{b['id']}"},
     )
     assert paid.status_code == 201, paid.text
@@ -109,7 +78,7 @@ async def test_search_hold_book_pay(
     async def search_shows_it() -> bool:
         return await seats_available_in_search(gateway, me, flight) == before - 1
 
-    await eventually(search_shows_it)
+    await eventually(search_shows_it, within=20)
 
 
 async def test_the_payment_process_killed_mid_saga_recovers_on_restart(
@@ -140,7 +109,7 @@ async def test_the_payment_process_killed_mid_saga_recovers_on_restart(
         stack.start_service("payment")
         r = await gateway.post(
             "/api/payments/pay",
-            json={"bookingId": b["id"], "amount": b["amountDue"], "card": CARD},
+            json={"bookingId": b["id"], "amount": b["amountDue"], "card": SUCCESS_CARD},
             headers=me,
         )
         assert r.status_code in (502, 503, 504), r.text
@@ -160,7 +129,7 @@ async def test_the_payment_process_killed_mid_saga_recovers_on_restart(
             r = await gateway.get(f"/api/bookings/{b['id']}", headers=me)
             return r.json()["status"] == "CONFIRMED"
 
-        await eventually(confirmed)
+        await eventually(confirmed, within=20)
         payments = await gateway.get("/api/payments", params={"bookingId": b["id"]}, headers=me)
         assert [p["status"] for p in payments.json()["items"]] == ["SUCCEEDED"]
         seats = (await gateway.get(f"/api/seats/{flight['flightId']}", headers=me)).json()
@@ -169,7 +138,7 @@ async def test_the_payment_process_killed_mid_saga_recovers_on_restart(
         assert_problem(
             await gateway.post(
                 "/api/payments/pay",
-                json={"bookingId": b["id"], "amount": b["amountDue"], "card": CARD},
+                json={"bookingId": b["id"], "amount": b["amountDue"], "card": SUCCESS_CARD},
                 headers=me,
             ),
             409,

@@ -13,8 +13,8 @@
 import httpx
 import pytest
 
-from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
+from tests.helpers import assert_problem, bearer
 
 pytestmark = pytest.mark.e2e
 

@@ -17,10 +17,9 @@ from shared.app import create_app
 from shared.service_identity import internal_caller
 from shared.settings import BaseServiceSettings
 from tests.conftest import app_client
-from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
-from tests.helpers import service_token
+from tests.helpers import assert_problem, bearer, service_token
 
 pytestmark = pytest.mark.e2e
 

@@ -18,9 +18,9 @@ import pytest
 
 from api_gateway.routes import ROUTES
 from shared.services import SERVICES
-from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Process, Stack
+from tests.helpers import assert_problem, bearer
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.e2e.checks import bearer, create_flight
+from tests.e2e.checks import create_flight
 from tests.e2e.stack import Stack
+from tests.helpers import bearer
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from shared.services import SERVICES
-from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Process, Stack, closed_port_url
+from tests.helpers import assert_problem, bearer
 
 pytestmark = pytest.mark.e2e
 

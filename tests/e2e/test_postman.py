@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,8 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import E2E_DATABASE_URL, E2E_REDIS_PREFIX, ROOT
-from tests.e2e.stack import Stack
+from tests.conftest import E2E_DATABASE_URL, ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -180,18 +178,6 @@ async def demo_flights(reference_data: None) -> None:
             await session.commit()
     finally:
         await db.dispose()
-
-
-@pytest.fixture(scope="module")
-def discount_codes(stack: Stack) -> None:
-    """The seed's discount codes (FLY100, SAVE200, ...), loaded as `make seed` loads them."""
-    subprocess.run(
-        [sys.executable, "-c", "import asyncio, discount_service.seed as s; asyncio.run(s.seed())"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        env={**os.environ, "DATABASE_URL": E2E_DATABASE_URL, "REDIS_PREFIX": E2E_REDIS_PREFIX},
-    )
 
 
 # -- the runs -------------------------------------------------------------------------------

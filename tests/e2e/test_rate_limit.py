@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from tests.conftest import E2E_REDIS_PREFIX
-from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Process, Stack
+from tests.helpers import assert_problem, bearer
 
 pytestmark = pytest.mark.e2e
 

@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import E2E_DATABASE_URL, E2E_REDIS_PREFIX, ROOT
-from tests.e2e.conftest import PASSWORD, SignUp, unique_address, unique_email
-from tests.e2e.test_booking_journey import IST
+from tests.conftest import ROOT
+from tests.e2e.conftest import PASSWORD, SignUp, unique_address
+from tests.helpers import IST, bearer, unique_email
 
 pytestmark = pytest.mark.e2e
 
@@ -194,17 +194,6 @@ def run_schemathesis(gateway_url: str, config_text: str, out: Path) -> dict[str,
     return report
 
 
-@pytest.fixture(scope="module")
-def discount_codes() -> None:
-    """The seed's discount codes (FLY100, ...), loaded as `make seed` loads them."""
-    subprocess.run(
-        [sys.executable, "-c", "import asyncio, discount_service.seed as s; asyncio.run(s.seed())"],
-        cwd=ROOT,
-        check=True,
-        env={**os.environ, "DATABASE_URL": E2E_DATABASE_URL, "REDIS_PREFIX": E2E_REDIS_PREFIX},
-    )
-
-
 @pytest.mark.timeout(RUN_TIMEOUT_SECONDS + 60)
 async def test_schemathesis_finds_nothing(
     gateway: httpx.AsyncClient,
@@ -360,7 +349,7 @@ async def test_the_documented_links_walk_the_journey(
     assert me.json()["userId"] == signed.json()["userId"]
     refreshed = await step(signed, ("post", "/api/auth/signup"), "Refresh", 200, {})
     refreshed = await step(refreshed, ("post", "/api/auth/refresh"), "Refresh", 200, {})
-    user = {"Authorization": f"Bearer {refreshed.json()['token']}"}
+    user = bearer(refreshed.json()["token"])
 
     # Two flights of a route of this test's own; the created flight -> its seat map.
     day = (datetime.now(IST) + timedelta(days=DAYS_AHEAD + 1)).date()

@@ -17,10 +17,10 @@ import jwt
 import pytest
 
 from shared.service_identity import ServiceIdentity
-from tests.e2e.checks import assert_problem, bearer, create_flight
+from tests.e2e.checks import create_flight
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
-from tests.helpers import service_token
+from tests.helpers import assert_problem, bearer, service_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference_data")]
 

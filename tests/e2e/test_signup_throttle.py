@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from tests.conftest import E2E_REDIS_PREFIX
-from tests.e2e.checks import assert_problem
-from tests.e2e.conftest import PASSWORD, unique_address, unique_email
+from tests.e2e.conftest import PASSWORD, unique_address
 from tests.e2e.stack import Stack
+from tests.helpers import assert_problem, unique_email
 
 pytestmark = pytest.mark.e2e
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.e2e.checks import bearer
+from tests.e2e.checks import seats_available_in_search
 from tests.e2e.conftest import SignUp
-from tests.e2e.test_booking_journey import CARD, IST, eventually, seats_available_in_search
+from tests.helpers import IST, SUCCESS_CARD, bearer, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ async def sell(
     b = booking.json()
     paid = await gateway.post(
         "/api/payments/pay",
-        json={"bookingId": b["id"], "amount": b["amountDue"], "card": CARD},
+        json={"bookingId": b["id"], "amount": b["amountDue"], "card": SUCCESS_CARD},
         headers=headers,
     )
     assert paid.status_code == 201, paid.text
@@ -80,7 +80,7 @@ async def test_selling_every_seat_drains_availability_and_drops_the_flight_from_
     async def shows(n: int) -> bool:
         return await seats_available_in_search(gateway, first, flight) == n
 
-    await eventually(lambda: shows(63))
+    await eventually(lambda: shows(63), within=20)
 
     # A cached answer that contains the flight (the same query, cache allowed).
     date = datetime.fromisoformat(flight["departureTime"]).astimezone(IST).date().isoformat()
@@ -107,5 +107,5 @@ async def test_selling_every_seat_drains_availability_and_drops_the_flight_from_
         flights = {s["flightId"] for i in r.json()["itineraries"] for s in i["segments"]}
         return flight_id not in flights
 
-    await eventually(gone_from_cached_search)
+    await eventually(gone_from_cached_search, within=20)
     assert await seats_available_in_search(gateway, first, flight) is None

@@ -14,17 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import SIGNING_KEY
-from tests.e2e.checks import assert_problem, bearer
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
+from tests.helpers import access_claims, assert_problem, b64url, bearer
 
 pytestmark = pytest.mark.e2e
 
 MakeToken = Callable[..., str]
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def forge_hs256(claims: dict, secret: bytes, kid: str) -> str:
@@ -38,15 +34,7 @@ def forge_hs256(claims: dict, secret: bytes, kid: str) -> str:
 def attacks(user_id: int, make_token: MakeToken, refresh_token: str) -> dict[str, str | None]:
     now = int(time.time())
     kid = json.loads(base64.urlsafe_b64decode(make_token(user_id).split(".")[0] + "=="))["kid"]
-    claims = {
-        "sub": str(user_id),
-        "role": "admin",
-        "typ": "access",
-        "iss": "flightbook-auth",
-        "aud": "flightbook",
-        "iat": now,
-        "exp": now + 600,
-    }
+    claims = access_claims(user_id, role="admin")
     public = SIGNING_KEY.public_key()
     public_pem = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

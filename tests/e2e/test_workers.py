@@ -17,10 +17,10 @@ from sqlalchemy import text
 
 from shared.db import Database
 from tests.conftest import E2E_DATABASE_URL, E2E_REDIS_PREFIX, REDIS_URL
-from tests.e2e.checks import bearer, create_flight
+from tests.e2e.checks import create_flight
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
-from tests.helpers import eventually
+from tests.helpers import bearer, eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from flight_search_service.models import Availability, Flight
 from flight_search_service.schedule import ScheduledFlight, make_flight, point
 from flight_search_service.service import insert_flights
 from tests.conftest import REDIS_PREFIX, app_client
-from tests.helpers import service_headers
+from tests.helpers import bearer, service_headers
 
 # Flight numbers made by tests: "ZZ" + a counter, never clashing with the demo schedule.
 _numbers = itertools.count(1)
@@ -35,6 +35,21 @@ def next_number(prefix: str = "ZZ") -> str:
 def far_day() -> date:
     """A day no other test uses, well beyond the demo schedule."""
     return datetime.now(UTC).date() + timedelta(days=120 + next(_days) % 120 * 2)
+
+
+def new_flight(**overrides: Any) -> dict[str, Any]:
+    """The body of a POST /api/flights (admin): DEL-GOI on a far day of its own."""
+    day = far_day()
+    return {
+        "flightNumber": next_number("AI"),
+        "airline": "Air India",
+        "origin": "DEL",
+        "destination": "GOI",
+        "departureTime": f"{day.isoformat()}T09:15:00+05:30",
+        "aircraft": "A320",
+        "fares": {"economy": "4500.00", "business": 12000},
+        **overrides,
+    }
 
 
 def at(day: date, hhmm: str, airport: str) -> datetime:
@@ -67,22 +82,6 @@ def flight(
     if fare is not None:
         changes["fare_economy"] = Decimal(fare)
     return dataclasses.replace(f, **changes)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status
-    for member in ("type", "title", "detail", "code", "instance", "requestId"):
-        assert member in body
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from flight_search_service import clock
+from shared import clock
 from shared.events import Event, stream_for
 from tests.flight_search_service.conftest import at, far_day, flight
 

@@ -15,23 +15,10 @@ from sqlalchemy import select
 from flight_search_service.models import Availability, outbox, processed_events
 from flight_search_service.schemas import FlightDocument, FlightDocuments, FlightOut
 from shared.events import Event, stream_for
-from tests.flight_search_service.conftest import assert_problem, at, far_day, flight, next_number
+from tests.flight_search_service.conftest import at, far_day, flight, new_flight
+from tests.helpers import assert_problem
 
 pytestmark = pytest.mark.usefixtures("fresh_cache")
-
-
-def new_flight(**overrides: Any) -> dict[str, Any]:
-    day = far_day()
-    return {
-        "flightNumber": next_number("AI"),
-        "airline": "Air India",
-        "origin": "DEL",
-        "destination": "GOI",
-        "departureTime": f"{day.isoformat()}T09:15:00+05:30",
-        "aircraft": "A320",
-        "fares": {"economy": "4500.00", "business": 12000},
-        **overrides,
-    }
 
 
 async def outbox_events(app: FastAPI, type: str, flight_id: int) -> list[dict[str, Any]]:

@@ -26,6 +26,7 @@ from tests.flight_search_service.reference import (
     reference_documents,
     scenarios,
 )
+from tests.helpers import IST
 
 
 def itinerary_documents(
@@ -42,9 +43,6 @@ def itinerary_documents(
     for doc in docs:
         ItineraryOut.model_validate(doc)
     return docs
-
-
-IST = ZoneInfo("Asia/Kolkata")
 
 
 def run(s: Scenario) -> list[Itinerary]:

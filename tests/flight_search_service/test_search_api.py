@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from flight_search_service.itineraries import Leg
 from flight_search_service.schedule import ScheduledFlight
 from flight_search_service.schemas import SearchResponse
-from tests.flight_search_service.conftest import assert_problem, at, far_day, flight
+from tests.flight_search_service.conftest import at, far_day, flight
 from tests.flight_search_service.reference import AIRPORTS, CODES, connections, legs_around
 from tests.flight_search_service.reference import reference as brute_force
+from tests.helpers import assert_problem
 
 pytestmark = pytest.mark.usefixtures("fresh_cache")
 

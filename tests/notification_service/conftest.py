@@ -1,10 +1,9 @@
 """Notification service fixtures: the app (real JWKS, recording sender) and event helpers."""
 
-import asyncio
 import itertools
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +21,7 @@ from notification_service.sender import MockSender
 from shared.events import Event, stream_for
 from tests.booking_service.harness import jwks_transport  # noqa: F401 (fixture)
 from tests.conftest import REDIS_PREFIX, app_client
+from tests.helpers import bearer
 
 _user_ids = itertools.count(81_001)
 
@@ -61,14 +61,6 @@ async def publish(redis: Redis, keys: Any, event: Event) -> str:
     return await redis.xadd(stream_for(keys, event.type), event.to_fields())
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
-
-
 @dataclass
 class Notifications:
     app: FastAPI
@@ -79,7 +71,7 @@ class Notifications:
     def user(self, role: str = "user") -> tuple[int, dict[str, str]]:
         """A fresh user id and its Authorization header."""
         user_id = next(_user_ids)
-        return user_id, {"Authorization": f"Bearer {self.token(user_id, role=role)}"}
+        return user_id, bearer(self.token(user_id, role=role))
 
     async def publish(self, event: Event) -> str:
         """Onto the app's own streams (see the fixture: no other service reads them)."""

@@ -1,8 +1,8 @@
 """POST /api/notifications/send (yourself; admins: anyone) and GET /api/notifications (mine)."""
 
 from notification_service import service
-from tests.e2e.checks import assert_problem
-from tests.notification_service.conftest import FailingSender, Notifications, eventually, make_event
+from tests.helpers import assert_problem, eventually
+from tests.notification_service.conftest import FailingSender, Notifications, make_event
 
 
 async def test_send_to_myself_is_202_and_delivered(notifications: Notifications) -> None:

@@ -3,7 +3,7 @@ other control character is a 422 naming the field (a NUL reaching Postgres was a
 
 import pytest
 
-from tests.e2e.checks import assert_problem
+from tests.helpers import assert_problem
 from tests.notification_service.conftest import Notifications
 
 

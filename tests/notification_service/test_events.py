@@ -9,10 +9,10 @@ from notification_service.consumers import GROUP, build_consumer
 from shared.events import stream_for
 from shared.redis import Keys
 from tests.conftest import REDIS_PREFIX
+from tests.helpers import eventually
 from tests.notification_service.conftest import (
     Notifications,
     RecordingSender,
-    eventually,
     make_event,
     publish,
 )

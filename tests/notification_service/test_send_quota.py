@@ -13,11 +13,10 @@ from sqlalchemy import text
 from notification_service.config import NotificationSettings
 from notification_service.main import build_app
 from tests.conftest import REDIS_PREFIX, app_client
-from tests.e2e.checks import assert_problem
+from tests.helpers import assert_problem, eventually
 from tests.notification_service.conftest import (
     Notifications,
     RecordingSender,
-    eventually,
     make_event,
 )
 

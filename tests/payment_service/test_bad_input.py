@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from tests.booking_service.harness import SUCCESS_CARD, new_flight
-from tests.booking_service.test_create_booking import problem
+from tests.booking_service.harness import new_flight
+from tests.helpers import SUCCESS_CARD
+from tests.helpers import assert_problem as problem
 
 # Each was a 500 (decimal.InvalidOperation) or was taken as an amount ("1e3" is 1000.00).
 INSANE_AMOUNTS = [

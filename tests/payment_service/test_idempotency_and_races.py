@@ -5,8 +5,9 @@ from collections import Counter
 
 import pytest
 
-from tests.booking_service.harness import DECLINE_CARD, SUCCESS_CARD, new_flight
-from tests.booking_service.test_create_booking import problem
+from tests.booking_service.harness import new_flight
+from tests.helpers import DECLINE_CARD, SUCCESS_CARD
+from tests.helpers import assert_problem as problem
 
 
 async def test_same_key_same_body_replays_the_first_response(stack, new_user):

@@ -5,15 +5,10 @@ import json
 import pytest
 
 from tests import helpers
-from tests.booking_service.harness import (
-    DECLINE_CARD,
-    NO_FUNDS_CARD,
-    SUCCESS_CARD,
-    eventually,
-    new_flight,
-)
-from tests.booking_service.test_create_booking import problem
+from tests.booking_service.harness import new_flight
 from tests.conftest import REDIS_PREFIX
+from tests.helpers import DECLINE_CARD, NO_FUNDS_CARD, SUCCESS_CARD, eventually
+from tests.helpers import assert_problem as problem
 
 
 async def test_paying_confirms_the_booking_and_sells_the_seats(stack, new_user):

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from payment_service import service as payment_service
-from tests.booking_service.harness import SUCCESS_CARD, eventually, new_flight
-from tests.booking_service.test_create_booking import problem
+from payment_service import faults as payment_service
+from tests.booking_service.harness import new_flight
+from tests.helpers import SUCCESS_CARD, eventually
+from tests.helpers import assert_problem as problem
 
 
 class Crash(BaseException):
@@ -150,7 +151,7 @@ async def test_booking_service_unreachable_at_confirm_answers_202_and_recovery_f
 
 
 async def test_booking_service_unreachable_after_a_decline_is_told_later(stack, new_user):
-    from tests.booking_service.harness import DECLINE_CARD
+    from tests.helpers import DECLINE_CARD
 
     _, headers = new_user()
     booking = await stack.booked(headers, await new_flight(), "16A")

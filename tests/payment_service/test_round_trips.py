@@ -14,7 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from tests.booking_service.harness import DECLINE_CARD, SUCCESS_CARD, new_flight
+from tests.booking_service.harness import new_flight
+from tests.helpers import DECLINE_CARD, SUCCESS_CARD
 
 counting = contextvars.ContextVar("counting", default=False)
 

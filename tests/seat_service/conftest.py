@@ -15,8 +15,8 @@ import pytest
 from fastapi import FastAPI, Header, HTTPException
 
 from seat_service.config import SeatSettings
+from seat_service.flights import upsert_flight
 from seat_service.main import build_app
-from seat_service.service import upsert_flight
 from shared.security import InvalidToken
 from shared.service_identity import ServiceIdentity
 from tests import helpers

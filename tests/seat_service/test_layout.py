@@ -3,8 +3,8 @@
 import pytest
 
 from seat_service.errors import DuplicateSeats, SeatNotFound, TooManySeats
+from seat_service.holding import resolve_seats
 from seat_service.layout import normalise_seat, seat_layout
-from seat_service.service import resolve_seats
 
 A320 = {
     "code": "A320",

@@ -38,12 +38,6 @@ async def redis(settings: BaseServiceSettings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[str]:
     """`tests.shared.upstream.app` served by uvicorn on a real socket, in a thread."""

@@ -16,9 +16,9 @@ from shared.app import create_app
 from shared.db import SessionDep
 from shared.errors import Conflict, TooManyRequests
 from shared.settings import BaseServiceSettings
-from tests.shared.conftest import free_port, serve
+from tests.helpers import assert_problem, free_port
+from tests.shared.conftest import serve
 
-PROBLEM_KEYS = {"type", "title", "status", "detail", "code", "instance", "requestId"}
 SECRET_PASSWORD = "pw-Sekrit"
 
 
@@ -121,19 +121,6 @@ def build(**overrides: Any) -> FastAPI:
 async def client(settings: BaseServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(build()) as c:
         yield c
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert set(body) >= PROBLEM_KEYS
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["type"].startswith("https://")
-    assert body["requestId"] == response.headers["x-request-id"]
-    assert "Traceback" not in response.text
-    return body
 
 
 async def test_unknown_path_is_404_problem(client: httpx.AsyncClient) -> None:

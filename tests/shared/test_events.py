@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import clock
 from shared.background import running
 from shared.db import Database
 from shared.events import (
@@ -26,14 +27,12 @@ from shared.events import (
     dead_letter_stream,
     publish,
     stream_for,
-    utcnow,
 )
 from shared.logging import request_id_var
 from shared.redis import Keys, create_redis
 from shared.settings import BaseServiceSettings
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 from tests.shared import evschema
-from tests.shared.conftest import free_port
 from tests.shared.evschema import outbox, processed, work
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -477,7 +476,7 @@ def test_event_fields_round_trip() -> None:
         id=uuid.uuid4(),
         type="booking.confirmed",
         source="booking",
-        occurred_at=utcnow(),
+        occurred_at=clock.utcnow(),
         payload={"amount": "5250.00", "seats": ["12A"]},
         request_id=None,
     )

@@ -12,8 +12,8 @@ from shared.errors import BadGateway, GatewayTimeout, ServiceUnavailable
 from shared.http import ServiceClient
 from shared.logging import request_id_var
 from shared.service_identity import ServiceIdentity
+from tests.helpers import free_port
 from tests.shared import upstream as up
-from tests.shared.conftest import free_port
 
 KEYS = Path(os.environ["SERVICE_KEYS_DIR"])
 

@@ -17,17 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import Numeric
 
 from shared.money import AMOUNT_PATTERN, INTEGER_DIGITS, MAX_AMOUNT, Amount, fmt, parse_amount
-
-SERVICES = (
-    "auth_service",
-    "booking_service",
-    "discount_service",
-    "flight_search_service",
-    "notification_service",
-    "payment_service",
-    "seat_service",
-    "ticket_service",
-)
+from shared.services import SERVICES
 
 amount = TypeAdapter(Amount)
 
@@ -137,7 +127,7 @@ def test_the_bound_is_the_narrowest_money_column() -> None:
     """Every amount accepted fits every money column of every service: Numeric(10, 2)."""
     widths = set()
     for service in SERVICES:
-        metadata = importlib.import_module(f"{service}.models").Base.metadata
+        metadata = importlib.import_module(f"{service.package}.models").Base.metadata
         for table in metadata.tables.values():
             for column in table.columns:
                 if isinstance(column.type, Numeric) and column.type.scale == 2:

@@ -25,9 +25,9 @@ from shared.security import (
 )
 from shared.service_identity import internal_caller
 from shared.settings import BaseServiceSettings
-from tests.helpers import service_token
+from tests.helpers import access_claims, assert_problem, bearer, free_port, service_token
 from tests.shared import upstream as up
-from tests.shared.conftest import free_port, serve
+from tests.shared.conftest import serve
 
 KEY_A = Ed25519PrivateKey.generate()
 KEY_B = Ed25519PrivateKey.generate()
@@ -46,23 +46,8 @@ def user_token(
     algorithm: str = "EdDSA",
     **claims: Any,
 ) -> str:
-    now = int(time.time())
-    body = {
-        "sub": str(user_id),
-        "role": "user",
-        "typ": "access",
-        "iss": "flightbook-auth",
-        "aud": "flightbook",
-        "iat": now,
-        "exp": now + 300,
-        **claims,
-    }
-    body = {k: v for k, v in body.items() if v is not None}
+    body = access_claims(user_id, ttl=300, **claims)
     return jwt.encode(body, key, algorithm=algorithm, headers={"kid": kid})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(autouse=True)
@@ -115,9 +100,7 @@ async def test_service_token_is_accepted_on_internal_routes(client: httpx.AsyncC
 
 async def test_user_token_on_internal_route_is_forbidden(client: httpx.AsyncClient) -> None:
     response = await client.get("/internal/ping", headers=bearer(user_token(7)))
-    assert response.status_code == 403
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == "FORBIDDEN"
+    assert_problem(response, 403, "FORBIDDEN")
 
 
 @pytest.mark.parametrize(

@@ -24,20 +24,11 @@ from sqlalchemy import text
 from shared.app import create_app
 from shared.db import SessionDep
 from shared.schemas import CamelModel, MultilineText, RequestModel, SecretText
+from shared.services import SERVICES
 from shared.settings import BaseServiceSettings
 from shared.textguard import TextGuard, control_character
+from tests.helpers import assert_problem
 from tests.shared.conftest import serve
-
-SERVICES = (
-    "auth_service",
-    "booking_service",
-    "discount_service",
-    "flight_search_service",
-    "notification_service",
-    "payment_service",
-    "seat_service",
-    "ticket_service",
-)
 
 # Every control character (Unicode category Cc) but the three line characters.
 CONTROLS = [chr(c) for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if chr(c) not in "\t\n\r"]
@@ -172,7 +163,7 @@ def test_every_request_body_of_every_service_is_a_request_model() -> None:
     """So every text a client sends in a body is checked; a plain BaseModel would not be."""
     checked = set()
     for service in SERVICES:
-        app = importlib.import_module(f"{service}.main").app
+        app = importlib.import_module(f"{service.package}.main").app
         for route in _api_routes(app.routes):
             for param in route.dependant.body_params:
                 for model in _models_in(param.field_info.annotation):
@@ -226,13 +217,8 @@ async def guarded() -> Any:
 
 
 def assert_refused(response: httpx.Response, *loc: str) -> dict[str, Any]:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
+    body = assert_problem(response, 422, "VALIDATION_FAILED")
     assert response.headers["x-request-id"]
-    body = response.json()
-    assert body["code"] == "VALIDATION_FAILED" and body["status"] == 422
-    assert {"type", "title", "detail", "instance", "requestId", "errors"} <= body.keys()
-    assert body["requestId"] == response.headers["x-request-id"]
     assert body["errors"][0]["loc"] == list(loc), body
     assert body["errors"][0]["type"] == "control_character"
     return body

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from shared.http import AiohttpTransport
-from tests.shared.conftest import free_port
+from tests.helpers import free_port
 
 
 @pytest.fixture

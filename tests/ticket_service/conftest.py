@@ -7,8 +7,7 @@ booking-event consumer by hand, so a test that expects to issue a ticket first i
 to it by the consumer.
 """
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,14 +73,6 @@ class Tickets:
         while (n := await self.consumer.read_once(block_ms=50)) > 0:
             handled += n
         return handled
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, seconds: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

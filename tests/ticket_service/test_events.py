@@ -9,7 +9,8 @@ import pytest
 from pypdf import PdfReader
 
 from shared.events import Event
-from tests.ticket_service.conftest import Tickets, eventually
+from tests.helpers import eventually
+from tests.ticket_service.conftest import Tickets
 from ticket_service import service
 from ticket_service.errors import BookingNotConfirmed
 
@@ -38,7 +39,7 @@ async def test_booking_confirmed_issues_the_ticket(tickets: Tickets, user) -> No
         await tickets.consume()
         return bool(await ticket_rows(tickets, booking["id"]))
 
-    await eventually(issued, seconds=15)
+    await eventually(issued, within=15)
     [(ticket_id, status, _)] = await ticket_rows(tickets, booking["id"])
     assert status == "issued"
     # The traveller's explicit call then returns the same ticket.
@@ -95,7 +96,7 @@ async def test_booking_cancelled_voids_the_ticket(tickets: Tickets, user) -> Non
         await tickets.consume()
         return (await ticket_rows(tickets, booking["id"]))[0].status == "void"
 
-    await eventually(voided, seconds=15)
+    await eventually(voided, within=15)
     got = (await tickets.client.get(f"/api/tickets/{t['id']}", headers=headers)).json()
     assert got["status"] == "void" and got["voidedAt"] and got["voidReason"] == "USER_CANCELLED"
     assert got["tickets"] == t["tickets"]  # the numbers stay, void

@@ -8,7 +8,8 @@ from decimal import Decimal
 import httpx
 
 from tests import helpers
-from tests.booking_service.harness import DECLINE_CARD, SUCCESS_CARD, new_flight
+from tests.booking_service.harness import new_flight
+from tests.helpers import DECLINE_CARD, SUCCESS_CARD, assert_problem
 from tests.ticket_service.conftest import Tickets
 
 TICKET_NUMBER = re.compile(r"^[0-9]{13}$")
@@ -236,10 +237,8 @@ async def test_only_a_confirmed_booking_is_ticketed(tickets: Tickets, user) -> N
     _, headers = user
     pending = await tickets.stack.booked(headers, await new_flight(), "17A")
     r = await tickets.generate(headers, pending["id"])
-    assert r.status_code == 409, r.text
-    body = r.json()
-    assert body["code"] == "BOOKING_NOT_CONFIRMED" and body["bookingStatus"] == "PENDING"
-    assert r.headers["content-type"] == "application/problem+json"
+    body = assert_problem(r, 409, "BOOKING_NOT_CONFIRMED")
+    assert body["bookingStatus"] == "PENDING"
     declined = await tickets.stack.pay(headers, pending, card=DECLINE_CARD)
     assert declined.status_code == 402, declined.text
     assert (await tickets.generate(headers, pending["id"])).status_code == 409
