@@ -9,10 +9,11 @@ services on every hit is an amplifier.
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+
+from shared import clock
 
 GATEWAY = "gateway"
 
@@ -75,7 +76,7 @@ class StatusCache:
 
     async def _refresh(self, probe_round: Callable[[], Awaitable[Report]]) -> Report:
         try:
-            report = {**await probe_round(), "checkedAt": datetime.now(UTC).isoformat()}
+            report = {**await probe_round(), "checkedAt": clock.utcnow().isoformat()}
             self._report, self._expires = report, time.monotonic() + self.ttl
             return report
         finally:

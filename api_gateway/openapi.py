@@ -124,57 +124,86 @@ def merge_openapi(
         "security": [{BEARER: []}],
         "tags": [],
     }
-    components: dict[str, dict[str, Any]] = merged["components"]
     operation_ids: set[str] = set()
     tag_names: set[str] = set()
-
     for service, source in docs.items():
         doc = copy.deepcopy(source)
-        own = {k: v for k, v in (doc.get("components") or {}).items() if isinstance(v, dict)}
-        renames = _plan_renames(service, own, components)
-        for kind, items in _rewrite_refs(own, renames).items():
-            target = components.setdefault(kind, {})
-            for name, value in items.items():
-                target[renames.get((kind, name), name)] = value
-
-        documented = False
-        for path, item in (doc.get("paths") or {}).items():
-            if not routed_here(path, service) or path in merged["paths"]:
-                continue
-            item = _rewrite_refs(item, renames)
-            for method in HTTP_METHODS:
-                operation = item.get(method)
-                if not isinstance(operation, dict):
-                    continue
-                operation.setdefault("tags", [service])
-                op_id = operation.get("operationId")
-                if op_id in operation_ids:
-                    operation["operationId"] = f"{service}_{op_id}"
-                if op_id:
-                    operation_ids.add(operation["operationId"])
-                if (method.upper(), canonical_path(path)) in PUBLIC:
-                    operation["security"] = []
-                else:
-                    add_problem(operation, 401)
-                for status, description in GATEWAY_PROBLEMS:
-                    add_problem(operation, status, description)
-            merged["paths"][path] = item
-            documented = True
-
-        for tag in doc.get("tags") or []:
-            if isinstance(tag, dict) and tag.get("name") not in tag_names:
-                tag_names.add(tag["name"])
-                merged["tags"].append(tag)
-        if documented and service not in tag_names:
-            tag_names.add(service)
-            info = doc.get("info") or {}
-            merged["tags"].append({"name": service, "description": info.get("title", service)})
-
+        renames = _merge_components(service, doc, merged["components"])
+        documented = _merge_paths(service, doc, renames, merged["paths"], operation_ids)
+        _merge_tags(service, doc, documented, merged["tags"], tag_names)
     if missing:
         merged["info"]["x-missing-services"] = list(missing)
     add_links(merged)
     merged["components"]["schemas"] = used_schemas(merged)
     return merged
+
+
+def _merge_components(
+    service: str, doc: Doc, components: dict[str, dict[str, Any]]
+) -> dict[tuple[str, str], str]:
+    """Add a service's components, colliding ones renamed; the renames its refs must follow."""
+    own = {k: v for k, v in (doc.get("components") or {}).items() if isinstance(v, dict)}
+    renames = _plan_renames(service, own, components)
+    for kind, items in _rewrite_refs(own, renames).items():
+        target = components.setdefault(kind, {})
+        for name, value in items.items():
+            target[renames.get((kind, name), name)] = value
+    return renames
+
+
+def _merge_paths(
+    service: str,
+    doc: Doc,
+    renames: dict[tuple[str, str], str],
+    paths: Doc,
+    operation_ids: set[str],
+) -> bool:
+    """Add the paths the gateway routes to the service (first come, first kept); any added?"""
+    documented = False
+    for path, item in (doc.get("paths") or {}).items():
+        if not routed_here(path, service) or path in paths:
+            continue
+        item = _rewrite_refs(item, renames)
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if isinstance(operation, dict):
+                _as_gateway_operation(service, method, path, operation, operation_ids)
+        paths[path] = item
+        documented = True
+    return documented
+
+
+def _as_gateway_operation(
+    service: str, method: str, path: str, operation: Doc, operation_ids: set[str]
+) -> None:
+    """An operation as the gateway serves it: tagged, its id unique across services, and
+    with the gateway's own answers (401 unless public, 429, 502/503/504) documented."""
+    operation.setdefault("tags", [service])
+    op_id = operation.get("operationId")
+    if op_id in operation_ids:
+        operation["operationId"] = f"{service}_{op_id}"
+    if op_id:
+        operation_ids.add(operation["operationId"])
+    if (method.upper(), canonical_path(path)) in PUBLIC:
+        operation["security"] = []
+    else:
+        add_problem(operation, 401)
+    for status, description in GATEWAY_PROBLEMS:
+        add_problem(operation, status, description)
+
+
+def _merge_tags(
+    service: str, doc: Doc, documented: bool, tags: list[Doc], tag_names: set[str]
+) -> None:
+    """The service's tags not seen yet, and one named after it when it documented a path."""
+    for tag in doc.get("tags") or []:
+        if isinstance(tag, dict) and tag.get("name") not in tag_names:
+            tag_names.add(tag["name"])
+            tags.append(tag)
+    if documented and service not in tag_names:
+        tag_names.add(service)
+        info = doc.get("info") or {}
+        tags.append({"name": service, "description": info.get("title", service)})
 
 
 def used_schemas(doc: Doc) -> dict[str, Any]:

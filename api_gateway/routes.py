@@ -46,7 +46,15 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
 # methods; each service checks the token again anyway.)
 PUBLIC_PATHS = frozenset(path for _, path in PUBLIC)
 
-assert all(service in BY_NAME for _, service in ROUTES), "route to an unknown service"
+
+def _check_routes() -> None:
+    """A typo in the table stops the gateway at start-up, not at a request's first proxying."""
+    unknown = sorted({service for _, service in ROUTES if service not in BY_NAME})
+    if unknown:
+        raise ValueError(f"ROUTES names unknown services: {', '.join(unknown)}")
+
+
+_check_routes()
 
 _MAX_DECODE_ROUNDS = 4
 

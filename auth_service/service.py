@@ -7,7 +7,7 @@ and raises domain errors (mapped once to problem+json by `shared.app`).
 import logging
 import unicodedata
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -19,6 +19,7 @@ from auth_service.models import RefreshToken, User
 from auth_service.signup_throttle import SignupThrottle
 from auth_service.throttle import LoginThrottle
 from auth_service.tokens import AccessTokens, TokenPair, hash_refresh_token, new_refresh_token
+from shared import clock
 from shared.errors import Conflict, NotFound, Unauthorized, Unprocessable
 
 log = logging.getLogger("auth_service.service")
@@ -59,10 +60,6 @@ def normalise_email(email: str) -> str:
     return unicodedata.normalize("NFC", email.strip()).lower()
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _issue(
     *, session: AsyncSession, tokens: AccessTokens, user: User, family_id: uuid.UUID | None = None
 ) -> TokenPair:
@@ -73,7 +70,7 @@ def _issue(
             user_id=user.id,
             family_id=family_id or uuid.uuid4(),
             token_hash=hash_refresh_token(refresh_token),
-            expires_at=_now() + timedelta(seconds=tokens.refresh_ttl_seconds),
+            expires_at=clock.utcnow() + timedelta(seconds=tokens.refresh_ttl_seconds),
         )
     )
     access_token = tokens.mint(user_id=user.id, role=user.role, email=user.email, name=user.name)
@@ -84,7 +81,7 @@ async def _revoke_family(*, session: AsyncSession, family_id: uuid.UUID) -> None
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=_now())
+        .values(revoked_at=clock.utcnow())
     )
 
 
@@ -170,9 +167,9 @@ async def refresh(*, session: AsyncSession, tokens: AccessTokens, refresh_token:
         raise RefreshTokenReused("Refresh token already used; the session has been revoked")
     if token.revoked_at is not None:
         raise RefreshTokenRevoked("Refresh token revoked")
-    if token.expires_at <= _now():
+    if token.expires_at <= clock.utcnow():
         raise RefreshTokenExpired("Refresh token expired")
-    token.used_at = _now()
+    token.used_at = clock.utcnow()
     pair = _issue(session=session, tokens=tokens, user=user, family_id=token.family_id)
     await session.commit()
     return pair

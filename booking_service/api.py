@@ -136,9 +136,8 @@ async def get_user_booking(
         _NO_BOOKING,
         (
             409,
-            "Expired, departed, or a payment or cancellation under way "
-            "(BOOKING_NOT_CANCELLABLE, FLIGHT_DEPARTED, PAYMENT_IN_PROGRESS, "
-            "CANCELLATION_PENDING)",
+            "Expired, departed, or a payment under way "
+            "(BOOKING_NOT_CANCELLABLE, FLIGHT_DEPARTED, PAYMENT_IN_PROGRESS)",
         ),
     ),
 )

@@ -21,7 +21,7 @@ from booking_service.errors import (
     HoldNotFound,
     SeatAlreadySold,
 )
-from shared.errors import BadGateway, DomainError
+from shared.errors import BadGateway, DomainError, problem_code
 from shared.http import ServiceClient, service_client
 from shared.money import Amount
 from shared.schemas import CamelModel
@@ -119,18 +119,10 @@ def _parse(model: type[M], response: httpx.Response, service: str) -> M:
         raise BadGateway(f"{service} service answered with an unexpected body") from exc
 
 
-def _problem_code(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("code") if isinstance(body, dict) else None
-
-
 def _unexpected(service: str, response: httpx.Response) -> BadGateway:
     return BadGateway(
         f"{service} service answered {response.status_code}",
-        upstreamCode=_problem_code(response),
+        upstreamCode=problem_code(response),
     )
 
 
@@ -192,7 +184,7 @@ class SeatClient:
         )
         if response.status_code in (200, 201, 204):
             return
-        code = _problem_code(response)
+        code = problem_code(response)
         if response.status_code == 404:
             raise HoldNotFound(f"Seat hold {hold_id} no longer exists")
         if response.status_code == 409 and code == "SEAT_ALREADY_SOLD":
@@ -241,7 +233,7 @@ class PaymentClient:
             json={"bookingId": booking_id, "reason": reason},
             headers={"Idempotency-Key": f"refund-{booking_id}"},
         )
-        if response.status_code == 404 and _problem_code(response) == "PAYMENT_NOT_FOUND":
+        if response.status_code == 404 and problem_code(response) == "PAYMENT_NOT_FOUND":
             log.warning("booking %s has no payment to refund", booking_id)
             return Refund(None, Decimal("0.00"), "NONE")
         if response.status_code != 200:

@@ -1,34 +1,32 @@
 """The booking service's domain errors (each a stable `code` in the problem document)."""
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared import errors
+from shared.errors import Conflict, Unprocessable
 
-
-class BookingNotFound(NotFound):
-    code, title = "BOOKING_NOT_FOUND", "Booking not found"
-
-
-class FlightNotFound(NotFound):
-    code, title = "FLIGHT_NOT_FOUND", "Flight not found"
-
-
-class HoldNotFound(NotFound):
-    code, title = "HOLD_NOT_FOUND", "Seat hold not found"
+# Codes shared with other services (defined once, in the kit).
+AmountMismatch = errors.AmountMismatch
+BookingAlreadyPaid = errors.BookingAlreadyPaid
+BookingNotFound = errors.BookingNotFound
+BookingNotPayable = errors.BookingNotPayable
+BookingNotPending = errors.BookingNotPending
+DiscountAlreadyApplied = errors.DiscountAlreadyApplied
+DiscountTooLarge = errors.DiscountTooLarge
+FlightNotFound = errors.FlightNotFound
+HoldExpired = errors.HoldExpired
+PaymentInProgress = errors.PaymentInProgress
+HoldNotFound = errors.HoldNotFound
+SeatAlreadySold = errors.SeatAlreadySold
+TooManySeats = errors.TooManySeats
+FlightCancelled = errors.FlightCancelled
+FlightDeparted = errors.FlightDeparted
 
 
 class HoldNotOwned(Conflict):
     code, title = "HOLD_NOT_OWNED", "The seat hold belongs to another user"
 
 
-class HoldExpired(Conflict):
-    code, title = "HOLD_EXPIRED", "The seat hold has expired"
-
-
 class HoldAlreadyUsed(Conflict):
     code, title = "HOLD_ALREADY_USED", "The seat hold is already used by a booking"
-
-
-class SeatAlreadySold(Conflict):
-    code, title = "SEAT_ALREADY_SOLD", "A held seat was sold to someone else"
 
 
 class NoActiveHold(Conflict):
@@ -55,10 +53,6 @@ class SeatCountMismatch(Unprocessable):
     code, title = "SEAT_COUNT_MISMATCH", "The seat count does not match the held seats"
 
 
-class TooManySeats(Unprocessable):
-    code, title = "TOO_MANY_SEATS", "Too many seats in one booking"
-
-
 class PassengersRequired(Unprocessable):
     code, title = "PASSENGERS_REQUIRED", "Passenger names are required"
 
@@ -75,53 +69,13 @@ class FareUnavailable(Conflict):
     code, title = "FARE_UNAVAILABLE", "No fare for that cabin"
 
 
-class FlightCancelled(Conflict):
-    code, title = "FLIGHT_CANCELLED", "The flight is cancelled"
-
-
-class FlightDeparted(Conflict):
-    code, title = "FLIGHT_DEPARTED", "The flight has departed"
-
-
 class PriceChanged(Conflict):
     code, title = "PRICE_CHANGED", "The price has changed"
-
-
-class AmountMismatch(Conflict):
-    code, title = "AMOUNT_MISMATCH", "The amount does not match the amount due"
-
-
-class BookingAlreadyPaid(Conflict):
-    code, title = "BOOKING_ALREADY_PAID", "The booking is already paid"
-
-
-class BookingNotPayable(Conflict):
-    code, title = "BOOKING_NOT_PAYABLE", "The booking cannot be paid"
-
-
-class BookingNotPending(Conflict):
-    code, title = "BOOKING_NOT_PENDING", "The booking is not pending"
 
 
 class BookingNotCancellable(Conflict):
     code, title = "BOOKING_NOT_CANCELLABLE", "The booking cannot be cancelled"
 
 
-class PaymentInProgress(Conflict):
-    code, title = "PAYMENT_IN_PROGRESS", "A payment for this booking is in progress"
-
-
 class PaymentMismatch(Conflict):
     code, title = "PAYMENT_MISMATCH", "Another payment is running for this booking"
-
-
-class DiscountAlreadyApplied(Conflict):
-    code, title = "DISCOUNT_ALREADY_APPLIED", "A discount code is already applied"
-
-
-class DiscountTooLarge(Unprocessable):
-    code, title = "DISCOUNT_TOO_LARGE", "The discount exceeds the booking's amount"
-
-
-class CancellationPending(Conflict):
-    code, title = "CANCELLATION_PENDING", "The booking is being cancelled"

@@ -10,7 +10,7 @@ that need them load them, before taking the lock where they can. Calls to other 
 must happen with a transition (selling the held seats, refunding) are made while the lock is
 held and before the commit: if one fails, the transaction rolls back and the booking is as it
 was. Releasing seat holds is best-effort after the commit (a hold runs out on its own anyway).
-See README-saga.md.
+See README.md, "The money path".
 """
 
 import logging
@@ -50,8 +50,8 @@ from booking_service.service import (
     load_graph,
     lock_booking,
     lock_with_graph,
-    utcnow,
 )
+from shared import clock
 from shared.db import autocommit
 from shared.events import Event, publish
 from shared.money import fmt
@@ -73,7 +73,7 @@ async def release_holds(clients: Clients, hold_ids: list[str]) -> None:
 
 
 async def _expire(session: AsyncSession, b: Booking, *, reason: str) -> None:
-    now = utcnow()
+    now = clock.utcnow()
     b.status = EXPIRED
     b.status_reason = reason
     b.expired_at = now
@@ -94,7 +94,7 @@ def confirmed_payload(b: Booking) -> dict[str, object]:
 
 
 def _cancel(b: Booking, *, reason: str) -> None:
-    now = utcnow()
+    now = clock.utcnow()
     b.status = CANCELLED
     b.status_reason = reason
     b.cancelled_at = now
@@ -139,7 +139,7 @@ async def start_payment(
             if b.payment_id == payment_id:
                 return b
             raise PaymentInProgress("A payment for this booking is in progress")
-        if b.expires_at <= utcnow():  # rare: the payment service expires a late booking first
+        if b.expires_at <= clock.utcnow():  # rare: the payment service expires a late booking first
             await load_graph(session, b)
             await _expire(session, b, reason="HOLD_EXPIRED: not paid before the seat hold ran out")
             expired = b
@@ -151,8 +151,8 @@ async def start_payment(
                     currency=b.currency,
                 )
             b.payment_id = payment_id
-            b.payment_started_at = utcnow()
-            b.updated_at = utcnow()
+            b.payment_started_at = clock.utcnow()
+            b.updated_at = clock.utcnow()
     if expired is not None:
         await release_holds(clients, [s.hold_id for s in expired.segments])
         raise HoldExpired("The seat hold expired before payment", bookingStatus=EXPIRED)
@@ -168,7 +168,7 @@ async def _reserve(
     re-checks the conditions on its latest version, as the row lock and checks would. None
     when a check fails (or the payment repeats): `start_payment` then says why under the lock.
     """
-    now = utcnow()
+    now = clock.utcnow()
     async with autocommit(session):
         reserved = await session.scalars(
             update(Booking)
@@ -202,7 +202,7 @@ async def payment_failed(*, session: AsyncSession, booking_id: int, payment_id: 
                     Booking.status == PENDING,
                     Booking.payment_id == payment_id,
                 )
-                .values(payment_id=None, payment_started_at=None, updated_at=utcnow())
+                .values(payment_id=None, payment_started_at=None, updated_at=clock.utcnow())
                 .returning(Booking)
             )
         ).one_or_none()
@@ -288,7 +288,7 @@ async def _sell(
             return to_release, SeatAlreadySold(exc.detail, bookingStatus=EXPIRED)
         await _expire(session, b, reason=f"HOLD_EXPIRED: {exc.detail}")
         return to_release, HoldExpired(exc.detail, bookingStatus=EXPIRED)
-    now = utcnow()
+    now = clock.utcnow()
     b.status = CONFIRMED
     b.status_reason = None
     b.payment_id = payment_id
@@ -304,7 +304,7 @@ async def expire_if_due(*, session: AsyncSession, clients: Clients, booking_id: 
         b = await lock_booking(session, booking_id)
         if b is None:
             raise BookingNotFound(f"Booking {booking_id} not found")
-        due = b.status == PENDING and b.payment_id is None and b.expires_at <= utcnow()
+        due = b.status == PENDING and b.payment_id is None and b.expires_at <= clock.utcnow()
         if due:
             await load_graph(session, b)
             await _expire(session, b, reason="HOLD_EXPIRED: not paid before the seat hold ran out")
@@ -334,14 +334,15 @@ async def cancel_booking(
             raise BookingNotCancellable("The booking has expired", bookingStatus=b.status)
         if b.payment_in_progress:
             raise PaymentInProgress("A payment for this booking is in progress; try again shortly")
-        if b.status == CONFIRMED and min(s.departure_time for s in b.segments) <= utcnow():
+        if b.status == CONFIRMED and min(s.departure_time for s in b.segments) <= clock.utcnow():
             raise FlightDeparted("The flight has departed; the booking cannot be cancelled")
         if b.cancel_requested_at is None:
-            b.cancel_requested_at = utcnow()
+            b.cancel_requested_at = clock.utcnow()
             b.cancel_reason = USER_CANCELLED
-            b.updated_at = utcnow()
+            b.updated_at = clock.utcnow()
     done = await drive_cancellation(session=session, clients=clients, booking_id=booking_id)
-    assert done is not None
+    if done is None:  # waiting for the lock, None means no such booking (they are never deleted)
+        raise BookingNotFound(f"Booking {booking_id} not found")
     return done
 
 
@@ -401,7 +402,7 @@ async def on_flight_cancelled(event: Event, session: AsyncSession) -> None:
     Runs in the consumer's transaction (exactly once per event); the sweeper does the work.
     """
     flight_id = int(event.payload["flightId"])
-    now = utcnow()
+    now = clock.utcnow()
     on_flight = select(Segment.booking_id).where(Segment.flight_id == flight_id)
     result = await session.execute(
         update(Booking)
@@ -429,7 +430,7 @@ async def expire_due_bookings(
                     select(Booking)
                     .where(
                         Booking.status == PENDING,
-                        Booking.expires_at <= utcnow(),
+                        Booking.expires_at <= clock.utcnow(),
                         Booking.payment_id.is_(None),
                     )
                     .order_by(Booking.expires_at)

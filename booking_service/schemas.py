@@ -1,7 +1,6 @@
 """Request and response bodies of the booking service (camelCase in JSON)."""
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -12,7 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-from booking_service.models import Booking
+from booking_service.models import Booking, Segment
 from shared.ids import BIGINT_MAX
 from shared.money import Amount, MoneyOut
 from shared.schemas import CamelModel, RequestModel
@@ -83,6 +82,17 @@ class FareOut(CamelModel):
     total: MoneyOut
     currency: str
 
+    @classmethod
+    def of(cls, b: Booking) -> Self:
+        return cls(
+            base=b.base,
+            taxes=b.taxes,
+            fees=b.fees,
+            discount=b.discount,
+            total=b.total,
+            currency=b.currency,
+        )
+
 
 class SeatOut(CamelModel):
     flight_id: int
@@ -91,6 +101,23 @@ class SeatOut(CamelModel):
     fare: MoneyOut
     tax: MoneyOut
     passenger: str | None = None
+
+
+def seats_of(b: Booking) -> list[SeatOut]:
+    """Every booked seat, flight by flight, with the passenger in it (by position)."""
+    names = [p.name for p in b.passengers]
+    return [
+        SeatOut(
+            flight_id=seg.flight_id,
+            seat_number=s.seat_number,
+            cabin=s.cabin,
+            fare=s.fare,
+            tax=s.tax,
+            passenger=names[s.position] if s.position < len(names) else None,
+        )
+        for seg in b.segments
+        for s in seg.seats
+    ]
 
 
 class SegmentOut(CamelModel):
@@ -104,6 +131,21 @@ class SegmentOut(CamelModel):
     cabin: str
     seats: list[str]
     hold_id: str
+
+    @classmethod
+    def of(cls, s: Segment) -> Self:
+        return cls(
+            flight_id=s.flight_id,
+            flight_number=s.flight_number,
+            airline=s.airline,
+            origin=s.origin,
+            destination=s.destination,
+            departure_time=s.departure_time,
+            arrival_time=s.arrival_time,
+            cabin=s.cabin,
+            seats=list(s.seat_numbers),
+            hold_id=s.hold_id,
+        )
 
 
 class PassengerOut(CamelModel):
@@ -137,19 +179,6 @@ class BookingOut(CamelModel):
 
     @classmethod
     def of(cls, b: Booking, **extra: Any) -> Self:
-        names = [p.name for p in b.passengers]
-        seats = [
-            SeatOut(
-                flight_id=seg.flight_id,
-                seat_number=s.seat_number,
-                cabin=s.cabin,
-                fare=s.fare,
-                tax=s.tax,
-                passenger=names[s.position] if s.position < len(names) else None,
-            )
-            for seg in b.segments
-            for s in seg.seats
-        ]
         return cls(
             id=b.id,
             reference=b.reference,
@@ -157,33 +186,12 @@ class BookingOut(CamelModel):
             status=b.status,
             status_reason=b.status_reason,
             flight_ids=b.flight_ids,
-            seats=seats,
-            segments=[
-                SegmentOut(
-                    flight_id=s.flight_id,
-                    flight_number=s.flight_number,
-                    airline=s.airline,
-                    origin=s.origin,
-                    destination=s.destination,
-                    departure_time=s.departure_time,
-                    arrival_time=s.arrival_time,
-                    cabin=s.cabin,
-                    seats=list(s.seat_numbers),
-                    hold_id=s.hold_id,
-                )
-                for s in b.segments
-            ],
+            seats=seats_of(b),
+            segments=[SegmentOut.of(s) for s in b.segments],
             passengers=[
                 PassengerOut(name=p.name, email=p.email, phone=p.phone) for p in b.passengers
             ],
-            fare=FareOut(
-                base=b.base,
-                taxes=b.taxes,
-                fees=b.fees,
-                discount=b.discount,
-                total=b.total,
-                currency=b.currency,
-            ),
+            fare=FareOut.of(b),
             amount_due=b.amount_due,
             currency=b.currency,
             discount_code=b.discount_code,
@@ -278,7 +286,3 @@ class DiscountOut(CamelModel):
     amount_before: MoneyOut
     amount_after: MoneyOut
     booking: BookingOut
-
-
-def money(value: Decimal) -> str:
-    return f"{value:.2f}"

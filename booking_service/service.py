@@ -7,7 +7,6 @@ import asyncio
 import itertools
 import logging
 import secrets
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +50,7 @@ from booking_service.models import (
     outbox,
 )
 from booking_service.schemas import BookingCreate, PassengerIn
+from shared import clock
 from shared.db import autocommit
 from shared.errors import Forbidden
 from shared.events import publish
@@ -61,10 +61,6 @@ log = logging.getLogger("booking.service")
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 REFERENCE_LENGTH = 6
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_reference() -> str:
@@ -163,8 +159,8 @@ async def lock_with_graph(
 
 async def load_graph(session: AsyncSession, b: Booking) -> Booking:
     """Load the graph of a booking already locked in this transaction (its columns stay)."""
-    loaded = await load_booking(session, b.id)
-    assert loaded is b
+    if await load_booking(session, b.id) is not b:  # the identity map answers with `b` itself
+        raise BookingNotFound(f"Booking {b.id} not found")
     return b
 
 
@@ -232,41 +228,13 @@ async def _resolve_holds(
 ) -> list[HoldInfo]:
     ids = request.all_hold_ids
     if ids:
-        found = await asyncio.gather(*(clients.seats.get_hold(i) for i in ids))
-        holds = []
-        for hold_id, hold in zip(ids, found, strict=True):
-            if hold is None:
-                raise HoldNotFound(f"Seat hold {hold_id} does not exist", holdId=hold_id)
-            holds.append(hold)
-    else:
-        assert request.flight_id is not None  # the schema asks for one or the other
-        listed = await clients.seats.find_holds(user_id=user.user_id, flight_id=request.flight_id)
-        if listed is None:
-            raise HoldRequired(
-                "Hold the seats first (POST /api/seats/lock) and send the holdId(s) "
-                "as holdIds (or holdId) with this request"
-            )
-        now = utcnow()
-        live = [
-            h
-            for h in listed
-            if h.user_id == user.user_id and h.state == "live" and h.expires_at > now
-        ]
-        if request.seats is not None and len(live) > 1:
-            live = [h for h in live if len(h.seats) == request.seats] or live
-        if not live:
-            raise NoActiveHold(
-                f"You hold no seats on flight {request.flight_id}; hold them first "
-                "(POST /api/seats/lock)",
-                flightId=request.flight_id,
-            )
-        if len(live) > 1:
-            raise HoldRequired(
-                f"You hold seats on flight {request.flight_id} in {len(live)} holds; "
-                "say which with holdIds",
-                holdIds=[h.hold_id for h in live],
-            )
-        holds = live
+        holds = await _holds_by_id(clients=clients, ids=ids)
+    elif request.flight_id is not None:
+        holds = await _live_hold_on_flight(
+            clients=clients, user=user, flight_id=request.flight_id, seats=request.seats
+        )
+    else:  # the schema refuses a request with neither
+        raise HoldRequired("Send holdIds (or flightId and seats)")
     for hold in holds:  # ownership first: nothing else about another user's hold is told
         if hold.user_id != user.user_id:
             raise HoldNotOwned(f"Seat hold {hold.hold_id} is not yours", holdId=hold.hold_id)
@@ -279,8 +247,49 @@ async def _resolve_holds(
     return holds
 
 
+async def _holds_by_id(*, clients: Clients, ids: list[str]) -> list[HoldInfo]:
+    """The holds named in the request, each of which must exist."""
+    found = await asyncio.gather(*(clients.seats.get_hold(i) for i in ids))
+    holds = []
+    for hold_id, hold in zip(ids, found, strict=True):
+        if hold is None:
+            raise HoldNotFound(f"Seat hold {hold_id} does not exist", holdId=hold_id)
+        holds.append(hold)
+    return holds
+
+
+async def _live_hold_on_flight(
+    *, clients: Clients, user: Principal, flight_id: int, seats: int | None
+) -> list[HoldInfo]:
+    """The caller's one live hold on the flight, for a request that names no hold: none, or
+    several that the number of `seats` does not tell apart, is refused."""
+    listed = await clients.seats.find_holds(user_id=user.user_id, flight_id=flight_id)
+    if listed is None:
+        raise HoldRequired(
+            "Hold the seats first (POST /api/seats/lock) and send the holdId(s) "
+            "as holdIds (or holdId) with this request"
+        )
+    now = clock.utcnow()
+    live = [
+        h for h in listed if h.user_id == user.user_id and h.state == "live" and h.expires_at > now
+    ]
+    if seats is not None and len(live) > 1:
+        live = [h for h in live if len(h.seats) == seats] or live
+    if not live:
+        raise NoActiveHold(
+            f"You hold no seats on flight {flight_id}; hold them first (POST /api/seats/lock)",
+            flightId=flight_id,
+        )
+    if len(live) > 1:
+        raise HoldRequired(
+            f"You hold seats on flight {flight_id} in {len(live)} holds; say which with holdIds",
+            holdIds=[h.hold_id for h in live],
+        )
+    return live
+
+
 def _check_live(holds: list[HoldInfo]) -> None:
-    now = utcnow()
+    now = clock.utcnow()
     for hold in holds:
         if hold.state == "used":
             raise HoldAlreadyUsed(
@@ -295,7 +304,7 @@ def _check_live(holds: list[HoldInfo]) -> None:
 
 def _itinerary(legs: list[tuple[FlightInfo, HoldInfo]]) -> list[tuple[FlightInfo, HoldInfo]]:
     """The legs in flying order, checked to be bookable and to connect (at most one stop)."""
-    now = utcnow()
+    now = clock.utcnow()
     for flight, _ in legs:
         if flight.status.lower() == "cancelled":
             raise FlightCancelled(
@@ -353,7 +362,7 @@ async def _account_name(*, clients: Clients, user: Principal, user_token: str | 
 
 def _new_booking(*, user: Principal, price: fares.Quote, passengers: list[PassengerIn]) -> Booking:
     """The PENDING booking of a priced itinerary, with a fresh reference (not added yet)."""
-    now = utcnow()
+    now = clock.utcnow()
     return Booking(
         reference=new_reference(),
         user_id=user.user_id,
@@ -504,7 +513,7 @@ async def apply_discount(
         b.discount_code = code
         b.total = gross - discount
         b.amount_due = b.total
-        b.updated_at = utcnow()
+        b.updated_at = clock.utcnow()
         await publish(
             session,
             outbox,

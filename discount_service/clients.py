@@ -18,7 +18,7 @@ from discount_service.errors import (
     DiscountTooLarge,
     PaymentInProgress,
 )
-from shared.errors import BadGateway, DomainError
+from shared.errors import BadGateway, DomainError, problem_extra, upstream_problem
 from shared.http import ServiceClient, service_client
 from shared.money import Amount, fmt
 from shared.schemas import CamelModel
@@ -74,14 +74,6 @@ _REFUSALS: dict[str, type[DomainError]] = {
 }
 
 
-def _problem(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _parse(model: type[M], response: httpx.Response) -> M:
     try:
         return model.model_validate(response.json())
@@ -111,15 +103,11 @@ class BookingClient:
         )
         if response.status_code == 200:
             return _parse(Repriced, response)
-        problem = _problem(response)
+        problem = upstream_problem(response)
         refusal = _REFUSALS.get(str(problem.get("code")))
         if refusal is not None and 400 <= response.status_code < 500:
-            extra = {
-                k: v
-                for k, v in problem.items()
-                if k not in {"type", "title", "status", "detail", "code", "instance", "requestId"}
-            }
-            raise refusal(str(problem.get("detail") or refusal.title), **extra)
+            detail = str(problem.get("detail") or refusal.title)
+            raise refusal(detail, **problem_extra(problem))
         raise BadGateway(
             f"booking service answered {response.status_code}", upstreamCode=problem.get("code")
         )

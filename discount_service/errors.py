@@ -1,6 +1,15 @@
 """The discount service's domain errors (each a stable `code` in the problem document)."""
 
+from shared import errors
 from shared.errors import Conflict, NotFound, Unprocessable
+
+# Codes shared with the booking service (the same checks, and its refusals passed on),
+# defined once in the kit.
+BookingNotFound = errors.BookingNotFound
+BookingNotPending = errors.BookingNotPending
+DiscountAlreadyApplied = errors.DiscountAlreadyApplied
+DiscountTooLarge = errors.DiscountTooLarge
+PaymentInProgress = errors.PaymentInProgress
 
 
 class DiscountNotFound(NotFound):
@@ -23,25 +32,5 @@ class DiscountMinAmount(Unprocessable):
     code, title = "DISCOUNT_MIN_AMOUNT", "Booking amount below the code's minimum"
 
 
-class DiscountAlreadyApplied(Conflict):
-    code, title = "DISCOUNT_ALREADY_APPLIED", "A discount code is already applied"
-
-
 class DiscountCodeExists(Conflict):
     code, title = "DISCOUNT_CODE_EXISTS", "Discount code already exists"
-
-
-class BookingNotFound(NotFound):
-    code, title = "BOOKING_NOT_FOUND", "Booking not found"
-
-
-class BookingNotPending(Conflict):
-    code, title = "BOOKING_NOT_PENDING", "The booking is not pending"
-
-
-class PaymentInProgress(Conflict):
-    code, title = "PAYMENT_IN_PROGRESS", "A payment for this booking is in progress"
-
-
-class DiscountTooLarge(Unprocessable):
-    code, title = "DISCOUNT_TOO_LARGE", "The discount exceeds the booking's amount"

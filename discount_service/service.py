@@ -22,7 +22,7 @@ redemption for records one.
 import logging
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +54,7 @@ from discount_service.models import (
     outbox,
 )
 from discount_service.schemas import DiscountCodeCreate
+from shared import clock
 from shared.errors import BadGateway, DomainError, GatewayTimeout, ServiceUnavailable
 from shared.events import publish
 from shared.money import fmt, quantize
@@ -63,10 +64,6 @@ log = logging.getLogger("discount.service")
 
 PENDING = "PENDING"
 UPSTREAM_TROUBLE = (BadGateway, ServiceUnavailable, GatewayTimeout)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def normalise_code(code: str) -> str:
@@ -213,7 +210,7 @@ async def _quote(
     code: str,
     now: datetime | None,
 ) -> Quote:
-    now = now or utcnow()
+    now = now or clock.utcnow()
     async with session.begin():
         found = await get_code(session=session, code=code)
     booking = check_booking(await bookings.get(booking_id), user=user, booking_id=booking_id)
@@ -236,7 +233,7 @@ async def preview_code(
     async with _guess(guesses, user):
         async with session.begin():
             found = await get_code(session=session, code=code)
-        check_valid_now(found, now=now or utcnow())
+        check_valid_now(found, now=now or clock.utcnow())
     check_not_exhausted(found)
     return found
 
@@ -261,7 +258,7 @@ async def _applied_by_user(session: AsyncSession, *, code_id: int, user_id: int)
 
 async def reserve(*, session: AsyncSession, q: Quote, now: datetime | None = None) -> int:
     """Count one use and record the redemption, atomically; the redemption's id."""
-    now = now or utcnow()
+    now = now or clock.utcnow()
     c = DiscountCode
     async with session.begin():
         counted = await session.scalar(
@@ -277,8 +274,7 @@ async def reserve(*, session: AsyncSession, q: Quote, now: datetime | None = Non
             .returning(c.times_used)
         )
         if counted is None:  # used up (or deactivated) since the quote: say which
-            fresh = await session.get(c, q.code.id, populate_existing=True)
-            assert fresh is not None
+            fresh = await session.get_one(c, q.code.id, populate_existing=True)
             check_valid_now(fresh, now=now)
             raise DiscountExhausted(f"Code {fresh.code} has been used up", discountCode=fresh.code)
         if q.code.per_user_limit is not None:
@@ -364,27 +360,11 @@ async def apply_code(
         repriced = await bookings.apply_discount(booking_id, code=q.code.code, discount=q.discount)
     except UPSTREAM_TROUBLE as exc:
         # Unknown outcome: the booking may or may not have taken the discount.
-        try:
-            booking = await bookings.get(booking_id)
-        except DomainError:
-            log.warning(
-                "booking %s: discount outcome unknown (%s); redemption %s kept until the "
-                "booking's events settle it",
-                booking_id,
-                exc.detail,
-                redemption_id,
-            )
-            raise exc from None
-        if booking is not None and booking.discount_code == q.code.code:
-            return Applied(
-                code=q.code.code,
-                booking_id=booking_id,
-                reference=booking.reference,
-                discount=booking.fare.discount,
-                amount_before=booking.gross,
-                amount_after=booking.amount_due,
-                currency=booking.currency,
-            )
+        applied = await _applied_after_all(
+            bookings=bookings, q=q, booking_id=booking_id, redemption_id=redemption_id, exc=exc
+        )
+        if applied is not None:
+            return applied
         await undo_reservation(session=session, redemption_id=redemption_id)
         raise
     except DomainError:  # the booking service refused: it did not take the discount
@@ -400,6 +380,40 @@ async def apply_code(
         amount_before=repriced.amount_before,
         amount_after=repriced.amount_after,
         currency=repriced.booking.currency,
+    )
+
+
+async def _applied_after_all(
+    *,
+    bookings: BookingClient,
+    q: Quote,
+    booking_id: int,
+    redemption_id: int,
+    exc: DomainError,
+) -> Applied | None:
+    """After an unknown outcome, the booking read back: our code on it means it was applied
+    (None: it was not). An unreadable booking re-raises `exc`, the reservation kept."""
+    try:
+        booking = await bookings.get(booking_id)
+    except DomainError:
+        log.warning(
+            "booking %s: discount outcome unknown (%s); redemption %s kept until the "
+            "booking's events settle it",
+            booking_id,
+            exc.detail,
+            redemption_id,
+        )
+        raise exc from None
+    if booking is None or booking.discount_code != q.code.code:
+        return None
+    return Applied(
+        code=q.code.code,
+        booking_id=booking_id,
+        reference=booking.reference,
+        discount=booking.fare.discount,
+        amount_before=booking.gross,
+        amount_after=booking.amount_due,
+        currency=booking.currency,
     )
 
 

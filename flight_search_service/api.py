@@ -5,8 +5,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from flight_search_service import airports as airports_service
-from flight_search_service import clock, service
 from flight_search_service import search as search_service
+from flight_search_service import service
 from flight_search_service.cache import MAX_PASSENGERS
 from flight_search_service.deps import ContextDep, NowDep
 from flight_search_service.errors import InvalidSearch
@@ -20,6 +20,7 @@ from flight_search_service.schemas import (
     FlightOut,
     SearchResponse,
 )
+from shared import clock
 from shared.db import ReadSessionDep, SessionDep
 from shared.ids import BIGINT_MAX
 from shared.openapi import problems

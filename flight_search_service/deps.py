@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flight_search_service import clock
 from flight_search_service.airports import AirportDirectory
 from flight_search_service.cache import SearchCache
 from flight_search_service.config import FlightSearchSettings
 from flight_search_service.search import SearchRules
+from shared import clock
 from shared.events import OutboxRelay
 
 

@@ -2,7 +2,12 @@
 
 from typing import Any
 
-from shared.errors import Conflict, NotFound, Unprocessable
+from shared import errors
+from shared.errors import Conflict, Unprocessable
+
+# Shared with the seat and booking services (defined once, in the kit).
+FlightNotFound = errors.FlightNotFound
+FlightDeparted = errors.FlightDeparted
 
 
 class InvalidSearch(Unprocessable):
@@ -27,17 +32,9 @@ class InvalidFlight(Unprocessable):
         )
 
 
-class FlightNotFound(NotFound):
-    code, title = "FLIGHT_NOT_FOUND", "Flight not found"
-
-
 class FlightExists(Conflict):
     code, title = "FLIGHT_EXISTS", "Flight already exists"
 
 
 class FlightAlreadyCancelled(Conflict):
     code, title = "FLIGHT_ALREADY_CANCELLED", "Flight already cancelled"
-
-
-class FlightDeparted(Conflict):
-    code, title = "FLIGHT_DEPARTED", "Flight has departed"

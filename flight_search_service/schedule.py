@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import airportsdata
 
 from flight_search_service.aircraft import AIRCRAFT
+from shared import clock
 
 INDIA = ZoneInfo("Asia/Kolkata")
 
@@ -223,7 +224,7 @@ def make_flight(
 
 
 def today_in_india(now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(INDIA).date()
+    return (now or clock.utcnow()).astimezone(INDIA).date()
 
 
 def seed_flights_date(today: date) -> date:

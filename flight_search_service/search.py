@@ -202,7 +202,8 @@ def _candidates_sql(
     """`_candidates` compiled once for the driver: its SQL, the names of its positional
     parameters in order, and the values of its constants."""
     compiled = _candidates(cabin, max_stops, min_connection, max_layover).compile(dialect=dialect)
-    assert compiled.positiontup is not None
+    if compiled.positiontup is None:
+        raise ValueError(f"dialect {dialect.name} does not bind parameters by position")
     return compiled.string, tuple(compiled.positiontup), dict(compiled.params)
 
 
@@ -234,7 +235,12 @@ async def find_itineraries(
 ) -> list[Itinerary]:
     """Every itinerary for the query, sorted (not limited)."""
     origin = await airports.get(query.source)
-    assert origin is not None
+    if origin is None:  # `parse_query` refuses an unknown one first: kept for direct callers
+        raise UnknownAirport(
+            f"Unknown source airport {query.source!r}",
+            loc=("query", "source"),
+            type="unknown_airport",
+        )
     start, end = local_day_bounds(query.day, origin.tz, margin=timedelta(0))
     params = {
         "origin": query.source,

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flight_search_service.aircraft import AIRCRAFT
-from flight_search_service.airports import AirportDirectory
+from flight_search_service.airports import AirportDirectory, AirportInfo
 from flight_search_service.cache import SearchCache, may_drop
 from flight_search_service.errors import (
     FlightAlreadyCancelled,
@@ -249,21 +249,11 @@ async def create_flight(
     now: datetime,
 ) -> FlightRecord:
     """Create one flight (admin); publishes `flight.created` in the same transaction."""
-    origin = await airports.get(data.origin)
-    destination = await airports.get(data.destination)
-    for code, found, field in (
-        (data.origin, origin, "origin"),
-        (data.destination, destination, "destination"),
-    ):
-        if found is None:
-            raise InvalidFlight(f"Unknown airport code {code!r}", loc=("body", field))
-    assert origin is not None and destination is not None
-    aircraft = await session.get(AircraftType, data.aircraft)
-    if aircraft is None:
-        known = ", ".join(sorted(AIRCRAFT))
-        raise InvalidFlight(
-            f"Unknown aircraft {data.aircraft!r} (known: {known})", loc=("body", "aircraft")
-        )
+    origin = await _known_airport(airports=airports, code=data.origin, field="origin")
+    destination = await _known_airport(
+        airports=airports, code=data.destination, field="destination"
+    )
+    aircraft = await _known_aircraft(session=session, code=data.aircraft)
     if data.departure <= now:
         raise InvalidFlight("departureTime must be in the future", loc=("body", "departureTime"))
     arrival = data.arrival
@@ -301,6 +291,23 @@ async def create_flight(
         # A cached answer without the new flight is incomplete, not wrong; it expires soon.
         log.warning("search cache: could not drop answers for new flight %s", ids[0])
     return await get_flight(session=session, flight_id=ids[0])
+
+
+async def _known_airport(*, airports: AirportDirectory, code: str, field: str) -> AirportInfo:
+    """The airport of a new flight's `field`; an unknown code is the admin's mistake (422)."""
+    found = await airports.get(code)
+    if found is None:
+        raise InvalidFlight(f"Unknown airport code {code!r}", loc=("body", field))
+    return found
+
+
+async def _known_aircraft(*, session: AsyncSession, code: str) -> AircraftType:
+    """The aircraft of a new flight; an unknown one is refused, naming those known (422)."""
+    aircraft = await session.get(AircraftType, code)
+    if aircraft is None:
+        known = ", ".join(sorted(AIRCRAFT))
+        raise InvalidFlight(f"Unknown aircraft {code!r} (known: {known})", loc=("body", "aircraft"))
+    return aircraft
 
 
 async def cancel_flight(

@@ -9,7 +9,6 @@ transaction, or counts a failed attempt (`failed` after `max_attempts`).
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,6 +26,7 @@ from notification_service.models import (
 )
 from notification_service.send_quota import SendQuota
 from notification_service.sender import Sender
+from shared import clock
 from shared.errors import NotFound
 from shared.events import Event, publish_many
 from shared.security import Principal, ensure_self_or_admin
@@ -36,10 +36,6 @@ log = logging.getLogger("notification.service")
 
 class NotificationNotFound(NotFound):
     code, title = "NOTIFICATION_NOT_FOUND", "Notification not found"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # Recording ------------------------------------------------------------------------------------
@@ -161,7 +157,7 @@ async def _deliver_rows(
                 log.warning("notification %s failed after %s attempts", n.id, n.attempts)
             continue
         n.status = SENT
-        n.sent_at = utcnow()
+        n.sent_at = clock.utcnow()
         n.last_error = None
         sent += 1
         outcomes.append(("notification.sent", _payload(n)))

@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Match
@@ -342,43 +343,43 @@ def create_app(
     """Build a service's app. `lifespan` runs after the shared resources exist; `inner` are
     the app's own ASGI middleware, run after the kit's and before routing. The request body
     limits default to the settings' `max_body_bytes` and `body_read_timeout_seconds`."""
+    # FastAPI's native OpenTelemetry costs a provider lookup per request; on only when asked.
+    telemetry = dict.fromkeys(("tracing", "metrics", "logs"), settings.otel_enabled)
+    app = FastAPI(
+        title=title,
+        description=description,
+        lifespan=app_lifespan(settings=settings, uses_database=uses_database, lifespan=lifespan),
+        version="1.0.0",
+        telemetry=telemetry,  # type: ignore[arg-type]
+        # `/x/` is not `/x`: no redirect (its Location would name this process's own host).
+        redirect_slashes=False,
+    )
+    install_middleware(
+        app,
+        settings=settings,
+        inner=inner,
+        max_body_bytes=settings.max_body_bytes if max_body_bytes is None else max_body_bytes,
+        body_timeout=settings.body_read_timeout_seconds if body_timeout is None else body_timeout,
+    )
+    install_error_handlers(app)
+    install_openapi(app)
+    app.include_router(_health_router(settings.service_name))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def app_lifespan(
+    *, settings: BaseServiceSettings, uses_database: bool, lifespan: Lifespan | None
+) -> Lifespan:
+    """The shared resources around the service's own `lifespan`: opened first, closed last."""
 
     @asynccontextmanager
-    async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def run(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(
             service=settings.service_name, level=settings.log_level, json_lines=settings.log_json
         )
-        state = app.state
-        state.settings = settings
-        state.db = (
-            Database(
-                settings.database_url,
-                pool_size=settings.db_pool_size,
-                max_overflow=settings.db_max_overflow,
-                application_name=settings.service_name,
-            )
-            if uses_database
-            else None
-        )
-        state.redis = create_redis(settings.redis_url)
-        state.keys = Keys(settings.redis_prefix)
-        state.service_identity = ServiceIdentity(
-            directory=settings.service_keys_dir,
-            service=settings.service_name,
-            generate=settings.environment != "production",
-        )
-        if settings.environment == "production" and settings.service_name in BY_NAME:
-            # A missing key stops the service now, not its first internal call.
-            state.service_identity.private_key  # noqa: B018
-        # Tests may point JWKS fetching at an in-process auth app via `jwks_transport`.
-        state.jwks_http = httpx.AsyncClient(transport=getattr(state, "jwks_transport", None))
-        if getattr(state, "verifier", None) is None:
-            state.verifier = TokenVerifier(
-                JwksKeys(settings.jwks_url, client=state.jwks_http),
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                leeway=settings.jwt_leeway_seconds,
-            )
+        open_resources(app.state, settings=settings, uses_database=uses_database)
         try:
             if lifespan is None:
                 yield
@@ -386,22 +387,62 @@ def create_app(
                 async with lifespan(app):
                     yield
         finally:
-            await state.jwks_http.aclose()
-            await state.redis.aclose()
-            if state.db is not None:
-                await state.db.dispose()
+            await close_resources(app.state)
 
-    # FastAPI's native OpenTelemetry costs a provider lookup per request; on only when asked.
-    telemetry = dict.fromkeys(("tracing", "metrics", "logs"), settings.otel_enabled)
-    app = FastAPI(
-        title=title,
-        description=description,
-        lifespan=app_lifespan,
-        version="1.0.0",
-        telemetry=telemetry,  # type: ignore[arg-type]
-        # `/x/` is not `/x`: no redirect (its Location would name this process's own host).
-        redirect_slashes=False,
+    return run
+
+
+def open_resources(state: State, *, settings: BaseServiceSettings, uses_database: bool) -> None:
+    """Database, Redis, service identity and token verifier, for the app's lifetime."""
+    state.settings = settings
+    state.db = (
+        Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            application_name=settings.service_name,
+        )
+        if uses_database
+        else None
     )
+    state.redis = create_redis(settings.redis_url)
+    state.keys = Keys(settings.redis_prefix)
+    state.service_identity = ServiceIdentity(
+        directory=settings.service_keys_dir,
+        service=settings.service_name,
+        generate=settings.environment != "production",
+    )
+    if settings.environment == "production" and settings.service_name in BY_NAME:
+        # A missing key stops the service now, not its first internal call.
+        state.service_identity.private_key  # noqa: B018
+    # Tests may point JWKS fetching at an in-process auth app via `jwks_transport`.
+    state.jwks_http = httpx.AsyncClient(transport=getattr(state, "jwks_transport", None))
+    if getattr(state, "verifier", None) is None:
+        state.verifier = TokenVerifier(
+            JwksKeys(settings.jwks_url, client=state.jwks_http),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway=settings.jwt_leeway_seconds,
+        )
+
+
+async def close_resources(state: State) -> None:
+    """Close what `open_resources` opened, so no connection outlives the app."""
+    await state.jwks_http.aclose()
+    await state.redis.aclose()
+    if state.db is not None:
+        await state.db.dispose()
+
+
+def install_middleware(
+    app: FastAPI,
+    *,
+    settings: BaseServiceSettings,
+    inner: Sequence[Middleware],
+    max_body_bytes: int,
+    body_timeout: float,
+) -> None:
+    """The kit's middleware around the app's own (`inner`), in the one order that works."""
     # Outermost first: client address, then request id / access log / metrics, then the
     # request body read whole (bounded), then load shedding (its 503s are logged and counted),
     # then the app's own (`inner`), then routing.
@@ -415,19 +456,9 @@ def create_app(
         queue_timeout=settings.queue_timeout_seconds,
     )
     # The whole body, bounded in size and time, before the request takes a turn.
-    app.add_middleware(
-        BodyLimits,
-        max_bytes=settings.max_body_bytes if max_body_bytes is None else max_body_bytes,
-        timeout=settings.body_read_timeout_seconds if body_timeout is None else body_timeout,
-    )
+    app.add_middleware(BodyLimits, max_bytes=max_body_bytes, timeout=body_timeout)
     app.add_middleware(TextGuard)  # control characters in path, query or headers: 422
     app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     # The client address (rate limits, login throttling) from trusted proxies only, the same
     # in every process and in in-process tests.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
-    install_error_handlers(app)
-    install_openapi(app)
-    app.include_router(_health_router(settings.service_name))
-    for router in routers:
-        app.include_router(router)
-    return app

@@ -1,17 +1,21 @@
 """Domain errors and their one mapping to RFC 9457 problem details.
 
 Services raise these (or subclasses with their own `code`) from the service layer; the app
-factory turns every one into `application/problem+json` with a stable machine `code`.
+factory turns every one into `application/problem+json` with a stable machine `code`. A code
+that several services answer with is defined once, below; each service's `errors.py` imports it.
 """
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from shared.logging import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
+# The members every problem document has (and what a caller could not pass as an extra one).
 PROBLEM_MEMBERS = frozenset(
     {"type", "title", "status", "detail", "code", "instance", "requestId", "request_id", "headers"}
 )
@@ -91,6 +95,92 @@ class Overloaded(ServiceUnavailable):
 
 class GatewayTimeout(DomainError):
     status, code, title = 504, "UPSTREAM_TIMEOUT", "Upstream service timed out"
+
+
+# Codes several services answer with: one refuses what another refused (the discount and
+# payment services pass on the booking service's refusals, the booking service the seat
+# service's), or both check the same thing.
+
+
+class BookingNotFound(NotFound):
+    code, title = "BOOKING_NOT_FOUND", "Booking not found"
+
+
+class BookingNotPending(Conflict):
+    code, title = "BOOKING_NOT_PENDING", "The booking is not pending"
+
+
+class BookingNotPayable(Conflict):
+    code, title = "BOOKING_NOT_PAYABLE", "The booking cannot be paid"
+
+
+class BookingAlreadyPaid(Conflict):
+    code, title = "BOOKING_ALREADY_PAID", "The booking is already paid"
+
+
+class AmountMismatch(Conflict):
+    code, title = "AMOUNT_MISMATCH", "The amount does not match the amount due"
+
+
+class PaymentInProgress(Conflict):
+    code, title = "PAYMENT_IN_PROGRESS", "A payment for this booking is in progress"
+
+
+class DiscountAlreadyApplied(Conflict):
+    code, title = "DISCOUNT_ALREADY_APPLIED", "A discount code is already applied"
+
+
+class DiscountTooLarge(Unprocessable):
+    code, title = "DISCOUNT_TOO_LARGE", "The discount exceeds the booking's amount"
+
+
+class FlightNotFound(NotFound):
+    code, title = "FLIGHT_NOT_FOUND", "Flight not found"
+
+
+class FlightCancelled(Conflict):
+    code, title = "FLIGHT_CANCELLED", "Flight is cancelled"
+
+
+class FlightDeparted(Conflict):
+    code, title = "FLIGHT_DEPARTED", "Flight has departed"
+
+
+class HoldNotFound(NotFound):
+    code, title = "HOLD_NOT_FOUND", "Hold not found"
+
+
+class HoldExpired(Conflict):
+    code, title = "HOLD_EXPIRED", "The seat hold has expired"
+
+
+class SeatAlreadySold(Conflict):
+    """Extra member `seats` (from the seat service): the seats found already sold."""
+
+    code, title = "SEAT_ALREADY_SOLD", "Seat already sold"
+
+
+class TooManySeats(Unprocessable):
+    code, title = "TOO_MANY_SEATS", "Too many seats in one request"
+
+
+def upstream_problem(response: httpx.Response) -> dict[str, Any]:
+    """Another service's problem document (any JSON object it answered), or {} if none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def problem_code(response: httpx.Response) -> Any:
+    """The `code` of another service's problem answer, or None."""
+    return upstream_problem(response).get("code")
+
+
+def problem_extra(problem: Mapping[str, Any]) -> dict[str, Any]:
+    """The members of a problem document beyond the standard ones (`seats`, `amountDue`, ...)."""
+    return {k: v for k, v in problem.items() if k not in PROBLEM_MEMBERS}
 
 
 def problem_type(code: str) -> str:

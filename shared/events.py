@@ -23,7 +23,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -591,10 +591,6 @@ class EventConsumer:
             except Exception:
                 log.exception("event consumer %s failed; retrying", self.group)
                 await asyncio.sleep(1.0)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def relay_for(state: Any, outbox: Table) -> OutboxRelay:

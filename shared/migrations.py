@@ -23,7 +23,8 @@ def _database_url() -> str:
 
 def run_migrations(metadata: MetaData) -> None:
     schema = metadata.schema
-    assert schema, "a service's metadata must name its schema"
+    if not schema:
+        raise ValueError("a service's metadata must name its schema")
 
     def include_name(name: str | None, type_: str, _parent: object) -> bool:
         return name == schema if type_ == "schema" else True

@@ -1,8 +1,5 @@
 """Redis client factory and key naming (every key carries the deployment's prefix)."""
 
-from typing import Annotated
-
-from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 
@@ -18,15 +15,3 @@ class Keys:
 
     def key(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
-
-
-def get_redis(request: Request) -> Redis:
-    return request.app.state.redis
-
-
-def get_keys(request: Request) -> Keys:
-    return request.app.state.keys
-
-
-RedisDep = Annotated[Redis, Depends(get_redis)]
-KeysDep = Annotated[Keys, Depends(get_keys)]

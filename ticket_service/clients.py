@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
 from pydantic import Field, ValidationError
 
-from shared.errors import BadGateway
+from shared.errors import BadGateway, problem_code
 from shared.http import ServiceClient, service_client
 from shared.money import Amount
 from shared.schemas import CamelModel
@@ -112,7 +111,7 @@ class BookingClient:
         if response.status_code != 200:
             raise BadGateway(
                 f"booking service answered {response.status_code}",
-                upstreamCode=_problem_code(response),
+                upstreamCode=problem_code(response),
             )
         try:
             body = response.json()
@@ -122,14 +121,6 @@ class BookingClient:
             raise BadGateway("booking service answered with an unexpected body") from exc
         view.raw = body
         return view
-
-
-def _problem_code(response: httpx.Response) -> str | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("code") if isinstance(body, dict) else None
 
 
 @dataclass

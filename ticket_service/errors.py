@@ -1,10 +1,10 @@
 """The ticket service's domain errors (each a stable `code` in the problem document)."""
 
+from shared import errors
 from shared.errors import BadGateway, Conflict, NotFound
 
-
-class BookingNotFound(NotFound):
-    code, title = "BOOKING_NOT_FOUND", "Booking not found"
+# Shared with the booking service (defined once, in the kit).
+BookingNotFound = errors.BookingNotFound
 
 
 class TicketNotFound(NotFound):

@@ -163,8 +163,21 @@ class TicketPdf(FPDF):
     # Pages -------------------------------------------------------------------------------
 
     def eticket_page(self) -> None:
-        t = self.ticket
+        """Page 1: what the traveller shows at the airport."""
         self.add_page()
+        self.eticket_header()
+        self.itinerary()
+        self.coupons()
+        self.line_text(
+            "Times are local at each airport. Carry a government photo ID matching the "
+            "passenger name. Check-in closes 45 minutes before departure on domestic flights.",
+            size=8,
+            color=MUTED,
+        )
+
+    def eticket_header(self) -> None:
+        """The title, the PNR and the status beside the PNR's QR code."""
+        t = self.ticket
         top = self.get_y()
         self.image(
             qr_png(t.reference),
@@ -189,20 +202,27 @@ class TicketPdf(FPDF):
             f"Booking {t.booking_id} - issued {when(t.issued_at.astimezone(IST))}",
             width=beside_qr,
         )
-        if t.status == "void":
-            reason = f" ({t.void_reason})" if t.void_reason else ""
-            voided = f" on {when(t.voided_at.astimezone(IST))}" if t.voided_at else ""
-            self.line_text(
-                f"VOID - this ticket was cancelled{voided}{reason}; it is not valid for travel.",
-                size=11,
-                bold=True,
-                color=ALERT,
-                width=beside_qr,
-            )
-        else:
-            self.line_text("Status: ISSUED", bold=True, width=beside_qr)
+        self.ticket_status(width=beside_qr)
         self.set_y(max(self.get_y(), top + QR_SIZE) + 5)
 
+    def ticket_status(self, *, width: float) -> None:
+        """ISSUED, or a void ticket said loudly: it must not be taken for a valid one."""
+        t = self.ticket
+        if t.status != "void":
+            self.line_text("Status: ISSUED", bold=True, width=width)
+            return
+        reason = f" ({t.void_reason})" if t.void_reason else ""
+        voided = f" on {when(t.voided_at.astimezone(IST))}" if t.voided_at else ""
+        self.line_text(
+            f"VOID - this ticket was cancelled{voided}{reason}; it is not valid for travel.",
+            size=11,
+            bold=True,
+            color=ALERT,
+            width=width,
+        )
+
+    def itinerary(self) -> None:
+        """One row per flight, at each airport's local time."""
         self.heading("Itinerary")
         self.grid(
             ("Flight", "From", "To", "Departs (local time)", "Arrives (local time)", "Cabin"),
@@ -215,11 +235,14 @@ class TicketPdf(FPDF):
                     when(s.arrival_time),
                     f"{s.cabin.title()}\n{s.duration_minutes} min",
                 )
-                for s in t.segments
+                for s in self.ticket.segments
             ],
             widths=(26, 14, 14, 50, 50, 26),
             align=("LEFT", "CENTER", "CENTER", "LEFT", "LEFT", "LEFT"),
         )
+
+    def coupons(self) -> None:
+        """One row per passenger and flight, with its e-ticket number."""
         self.heading("Passengers and e-ticket numbers")
         self.grid(
             ("Passenger", "Flight", "Route", "Seat", "E-ticket number"),
@@ -231,22 +254,32 @@ class TicketPdf(FPDF):
                     c.seat_number,
                     f"{c.ticket_number[:3]}-{c.ticket_number[3:]}",
                 )
-                for c in t.tickets
+                for c in self.ticket.tickets
             ],
             widths=(62, 24, 26, 16, 52),
             align=("LEFT", "LEFT", "CENTER", "CENTER", "LEFT"),
         )
+
+    def invoice_page(self) -> None:
+        """Page 2: the GST tax invoice of the fare."""
+        inv = self.ticket.invoice
+        self.add_page()
+        self.invoice_header()
+        self.particulars()
+        self.invoice_totals()
+        self.ln(3)
+        self.line_text(f"Amount in words: {inv.total_in_words}", bold=True)
+        self.ln(3)
         self.line_text(
-            "Times are local at each airport. Carry a government photo ID matching the "
-            "passenger name. Check-in closes 45 minutes before departure on domestic flights.",
+            "GST is charged on the base fare at 5% (economy) or 12% (business). This is a "
+            "computer-generated invoice and needs no signature.",
             size=8,
             color=MUTED,
         )
 
-    def invoice_page(self) -> None:
+    def invoice_header(self) -> None:
+        """The seller (with its GSTIN), the invoice's number and date, and who is billed."""
         t, inv = self.ticket, self.ticket.invoice
-        cur = inv.currency
-        self.add_page()
         self.set_font(FONT, "B", 18)
         self.set_text_color(*INK)
         self.cell(0, 10, "TAX INVOICE", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -269,6 +302,9 @@ class TicketPdf(FPDF):
             widths=(42, 30, 22, 86),
             align=("LEFT", "LEFT", "LEFT", "LEFT"),
         )
+
+    def particulars(self) -> None:
+        """One line per passenger and flight: taxable value, GST at its rate, fee, amount."""
         self.heading("Particulars")
         self.grid(
             ("#", "Description", "SAC", "Taxable value", "GST", "Fee", "Amount"),
@@ -282,12 +318,17 @@ class TicketPdf(FPDF):
                     fmt(line.fee),
                     fmt(line.total),
                 )
-                for line in inv.lines
+                for line in self.ticket.invoice.lines
             ],
             widths=(7, 67, 16, 25, 22, 18, 25),
             align=("CENTER", "LEFT", "CENTER", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
             size=8,
         )
+
+    def invoice_totals(self) -> None:
+        """The totals, right-aligned, what was paid in bold."""
+        t, inv = self.ticket, self.ticket.invoice
+        cur = inv.currency
         discount_label = (
             f"Discount ({t.discount_code})" if t.discount_code and inv.discount else "Discount"
         )
@@ -305,15 +346,6 @@ class TicketPdf(FPDF):
             self.set_font(FONT, "B" if bold else "", 10)
             self.cell(self.epw - 45, 6, latin1(label), align="R")
             self.cell(45, 6, latin1(value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.ln(3)
-        self.line_text(f"Amount in words: {inv.total_in_words}", bold=True)
-        self.ln(3)
-        self.line_text(
-            "GST is charged on the base fare at 5% (economy) or 12% (business). This is a "
-            "computer-generated invoice and needs no signature.",
-            size=8,
-            color=MUTED,
-        )
 
 
 def render_ticket_pdf(ticket: TicketOut) -> bytes:

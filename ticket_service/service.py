@@ -12,13 +12,14 @@ own transaction, the event handlers run in the consumer's.
 """
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import clock
 from shared.db import autocommit
 from shared.events import Event, publish
 from shared.money import fmt
@@ -26,7 +27,7 @@ from shared.security import Principal
 from ticket_service.clients import BookingClient, BookingView, booking_from_event
 from ticket_service.config import TicketSettings
 from ticket_service.errors import BookingNotConfirmed, BookingNotFound, TicketNotFound
-from ticket_service.invoice import draft_invoice
+from ticket_service.invoice import InvoiceDraft, draft_invoice
 from ticket_service.models import (
     ISSUED,
     VOID,
@@ -46,10 +47,6 @@ from ticket_service.numbering import (
 )
 
 log = logging.getLogger("ticket.service")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def pdf_path(ticket_id: int) -> str:
@@ -123,8 +120,44 @@ async def issue_ticket(
             bookingStatus="CANCELLED" if booking.confirmed else booking.status,
         )
     draft = draft_invoice(booking)  # refuses a booking whose fare does not add up
-    now = utcnow()
-    ticket_id = await session.scalar(
+    now = clock.utcnow()
+    ticket_id = await _insert_ticket(session=session, booking=booking, now=now)
+    if ticket_id is None:  # the unique booking_id is the last guard behind the lock
+        return await _stored_ticket(session=session, booking_id=booking.id), False
+    await _add_coupons(
+        session=session, ticket_id=ticket_id, booking=booking, draft=draft, settings=settings
+    )
+    await _add_invoice(
+        session=session,
+        ticket_id=ticket_id,
+        booking=booking,
+        draft=draft,
+        settings=settings,
+        now=now,
+    )
+    await session.flush()
+    ticket = await _stored_ticket(session=session, booking_id=booking.id)
+    await publish(session, outbox, type="ticket.issued", payload=issued_payload(ticket))
+    log.info("ticket %s issued for booking %s", ticket.id, booking.reference)
+    return ticket, True
+
+
+async def _stored_ticket(*, session: AsyncSession, booking_id: int) -> Ticket:
+    """The booking's ticket, known to exist in this transaction (none is a bug: an error)."""
+    return (
+        await session.scalars(
+            select(Ticket)
+            .where(Ticket.booking_id == booking_id)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+
+
+async def _insert_ticket(
+    *, session: AsyncSession, booking: BookingView, now: datetime
+) -> int | None:
+    """The new ticket's id; None when another transaction has issued the booking's ticket."""
+    return await session.scalar(
         pg_insert(Ticket)
         .values(
             booking_id=booking.id,
@@ -138,11 +171,17 @@ async def issue_ticket(
         .on_conflict_do_nothing(index_elements=[Ticket.booking_id])
         .returning(Ticket.id)
     )
-    if ticket_id is None:  # the unique booking_id is the last guard behind the lock
-        existing = await _ticket_of_booking(session, booking.id)
-        assert existing is not None
-        return existing, False
 
+
+async def _add_coupons(
+    *,
+    session: AsyncSession,
+    ticket_id: int,
+    booking: BookingView,
+    draft: InvoiceDraft,
+    settings: TicketSettings,
+) -> None:
+    """One coupon (with its e-ticket number) per invoice line: a passenger on a flight."""
     segments = {s.flight_id: s for s in booking.segments}
     serials = await _serials(session, len(draft.lines))
     for position, (line, serial) in enumerate(zip(draft.lines, serials, strict=True)):
@@ -169,6 +208,18 @@ async def issue_ticket(
                 seat_number=line["seatNumber"],
             )
         )
+
+
+async def _add_invoice(
+    *,
+    session: AsyncSession,
+    ticket_id: int,
+    booking: BookingView,
+    draft: InvoiceDraft,
+    settings: TicketSettings,
+    now: datetime,
+) -> None:
+    """The GST invoice, numbered gaplessly within its financial year."""
     year = financial_year(now)
     serial = await _next_invoice_serial(session, year)
     first = booking.passengers[0] if booking.passengers else None
@@ -198,12 +249,6 @@ async def issue_ticket(
             issued_at=now,
         )
     )
-    await session.flush()
-    ticket = await _ticket_of_booking(session, booking.id)
-    assert ticket is not None
-    await publish(session, outbox, type="ticket.issued", payload=issued_payload(ticket))
-    log.info("ticket %s issued for booking %s", ticket.id, booking.reference)
-    return ticket, True
 
 
 async def generate_ticket(
@@ -267,13 +312,12 @@ async def void_booking_ticket(
     voided_id = await session.scalar(
         update(Ticket)
         .where(Ticket.booking_id == booking_id, Ticket.status == ISSUED)
-        .values(status=VOID, voided_at=utcnow(), void_reason=reason)
+        .values(status=VOID, voided_at=clock.utcnow(), void_reason=reason)
         .returning(Ticket.id)
     )
     if voided_id is None:
         return None
-    ticket = await session.get(Ticket, voided_id, populate_existing=True)
-    assert ticket is not None
+    ticket = await session.get_one(Ticket, voided_id, populate_existing=True)
     await publish(
         session,
         outbox,
