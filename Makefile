@@ -43,6 +43,8 @@ postman: ## the Postman collection with newman against a running gateway (BASE_U
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+# mypy --strict: the kit and the gateway so far; the services follow (issue 11).
+	$(BIN)/mypy shared api_gateway
 
 format:
 	$(BIN)/ruff check --fix .

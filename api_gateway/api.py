@@ -10,7 +10,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api_gateway.health import health_report, service_states
+from api_gateway.health import StatusCache, health_report, service_states
 from api_gateway.openapi import Doc, fetch_docs, merge_openapi
 from shared.errors import NotFound
 
@@ -31,7 +31,8 @@ async def status(request: Request) -> dict[str, Any]:
         )
         return health_report(states)
 
-    return await state.status_cache.get(probe_round)
+    cache: StatusCache = state.status_cache
+    return await cache.get(probe_round)
 
 
 @router.get("/metrics", include_in_schema=False)

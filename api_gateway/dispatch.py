@@ -62,7 +62,8 @@ class ProxyDispatch:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for key, value in headers:
         if key.lower() == name:
             return value.decode("latin-1")
     return None

@@ -17,6 +17,7 @@ tests swap in an `httpx.MockTransport`.
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import cast
 
 import httpx
 from starlette.types import Receive, Scope, Send
@@ -209,8 +210,10 @@ class Proxy:
 
 async def _relay(response: httpx.Response, send: Send, service: str) -> None:
     """The response body as it arrives, undecoded."""
+    # httpx types `stream` for both clients; an AsyncClient's response has the async one.
+    stream = cast(httpx.AsyncByteStream, response.stream)
     try:
-        async for chunk in response.stream:
+        async for chunk in stream:
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except (httpx.HTTPError, OSError) as exc:

@@ -22,6 +22,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -344,13 +345,14 @@ def create_app(
     the app's own ASGI middleware, run after the kit's and before routing. The request body
     limits default to the settings' `max_body_bytes` and `body_read_timeout_seconds`."""
     # FastAPI's native OpenTelemetry costs a provider lookup per request; on only when asked.
-    telemetry = dict.fromkeys(("tracing", "metrics", "logs"), settings.otel_enabled)
+    otel = settings.otel_enabled
+    telemetry: TelemetryConfig = {"tracing": otel, "metrics": otel, "logs": otel}
     app = FastAPI(
         title=title,
         description=description,
         lifespan=app_lifespan(settings=settings, uses_database=uses_database, lifespan=lifespan),
         version="1.0.0",
-        telemetry=telemetry,  # type: ignore[arg-type]
+        telemetry=telemetry,
         # `/x/` is not `/x`: no redirect (its Location would name this process's own host).
         redirect_slashes=False,
     )

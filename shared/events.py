@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from redis.asyncio import Redis
@@ -149,9 +149,10 @@ async def publish_many(
     if not events:
         return []
     request_id = request_id_var.get()
+    event_ids = [uuid.uuid4() for _ in events]
     rows = [
-        {"event_id": uuid.uuid4(), "type": t, "payload": dict(p), "request_id": request_id}
-        for t, p in events
+        {"event_id": event_id, "type": t, "payload": dict(p), "request_id": request_id}
+        for event_id, (t, p) in zip(event_ids, events, strict=True)
     ]
     notify = select(func.pg_notify(outbox_channel(outbox), ""))
     if len(rows) == 1:
@@ -162,7 +163,7 @@ async def publish_many(
         # compiled anew each time: SQLAlchemy caches neither it nor a CTE built on it.)
         await session.execute(insert(outbox), rows)
         await session.execute(notify)
-    return [row["event_id"] for row in rows]
+    return event_ids
 
 
 def published(outbox: Table, source: CTE) -> ColumnElement[Any]:
@@ -278,7 +279,8 @@ class OutboxRelay:
                 )
                 pipe.xadd(
                     stream_for(self.keys, row.type),
-                    event.to_fields(),
+                    # redis-py wants an (invariant) dict[FieldT, EncodableT]: dict[str, str] is one
+                    event.to_fields(),  # type: ignore[arg-type]
                     maxlen=self.stream_maxlen,
                     approximate=True,
                 )
@@ -440,12 +442,16 @@ class EventConsumer:
 
     async def read_once(self, block_ms: int | None = None) -> int:
         """Read and handle new entries; a failing handler leaves its entry pending."""
-        response = await self.redis.xreadgroup(
-            self.group,
-            self.name,
-            {s: ">" for s in self.streams},
-            count=self.batch_size,
-            block=self.block_ms if block_ms is None else block_ms,
+        # RESP2 with decoded responses (shared.redis): [[stream, [(id, fields), ...]], ...]
+        response = cast(
+            list[tuple[str, list[Entry]]] | None,
+            await self.redis.xreadgroup(
+                self.group,
+                self.name,
+                {s: ">" for s in self.streams},
+                count=self.batch_size,
+                block=self.block_ms if block_ms is None else block_ms,
+            ),
         )
         handled = 0
         for stream, entries in response or []:
@@ -555,7 +561,8 @@ class EventConsumer:
         await self.redis.xadd(
             dead_letter_stream(self.keys),
             {
-                **fields,
+                # redis-py wants an (invariant) dict[FieldT, EncodableT]: dict[str, str] is one
+                **fields,  # type: ignore[dict-item]
                 "stream": stream,
                 "message_id": message_id,
                 "group": self.group,

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -147,7 +147,7 @@ class BodyLimits:
         return self.max_bytes
 
 
-def _routes(scope: Scope) -> list:
+def _routes(scope: Scope) -> list[RouteContext]:
     app = scope.get("app")
     router = getattr(app, "router", None)
     return list(iter_route_contexts(router.routes)) if router is not None else []

@@ -392,4 +392,5 @@ def install_openapi(app: FastAPI) -> None:
             app.openapi_schema = complete_document(generate(), app.routes)
         return app.openapi_schema
 
+    # FastAPI's documented way to customise the document: replace the bound method.
     app.openapi = openapi  # type: ignore[method-assign]

@@ -88,7 +88,8 @@ class RateLimiter:
     async def peek(self, key: str) -> Window:
         """The current count without counting."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            count, ttl_ms = await pipe.get(key).pttl(key).execute()
+            # redis-py types a pipeline's commands as awaitables; they return the pipeline.
+            count, ttl_ms = await pipe.get(key).pttl(key).execute()  # type: ignore[attr-defined]
         return Window(int(count or 0), max(0, -(-int(ttl_ms) // 1000)))
 
     async def reset(self, key: str) -> None:

@@ -214,7 +214,8 @@ async def current_user(request: Request) -> Principal:
     token = bearer_token(request)
     if token is None:
         raise Unauthorized("Missing bearer token")
-    principal = await request.app.state.verifier.verify_access(token)
+    verifier: TokenVerifier = request.app.state.verifier
+    principal = await verifier.verify_access(token)
     request.state.principal = principal
     user_id_var.set(str(principal.user_id))
     return principal

@@ -58,8 +58,8 @@ class HttpProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         timeout, max_bytes = _limits()
-        self.header_timeout = self.header_timeout or timeout
-        self.max_header_bytes = self.max_header_bytes or max_bytes
+        self._header_timeout: float = self.header_timeout or timeout
+        self._max_header_bytes: int = self.max_header_bytes or max_bytes
         self._header_timer: asyncio.TimerHandle | None = None
         self._awaiting_headers = False  # a request has begun and its headers are incomplete
         self._header_bytes = 0
@@ -68,6 +68,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     # -- connection --------------------------------------------------------------------------
 
+    # uvicorn narrows asyncio.Protocol's BaseTransport to Transport (and ignores this itself).
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm()  # the first request's headers are due from now on
@@ -87,13 +88,13 @@ class HttpProtocol(HttpToolsProtocol):
         # (pipelined) request ended in it; such a chunk is not counted (at most one more).
         if not self._completed_in_feed:
             self._header_bytes += len(data)
-        if self._header_bytes > self.max_header_bytes:  # type: ignore[operator]
+        if self._header_bytes > self._max_header_bytes:
             CUT.labels("header_too_large").inc()
             self._refuse(
                 431,
                 "HEADERS_TOO_LARGE",
                 "Request headers too large",
-                f"The request headers are larger than {self.max_header_bytes} bytes",
+                f"The request headers are larger than {self._max_header_bytes} bytes",
             )
 
     # -- parser callbacks --------------------------------------------------------------------
@@ -118,7 +119,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def _arm(self) -> None:
         self._disarm()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_overdue)  # type: ignore[arg-type]
+        self._header_timer = self.loop.call_later(self._header_timeout, self._headers_overdue)
 
     def _disarm(self) -> None:
         if self._header_timer is not None:
@@ -135,7 +136,7 @@ class HttpProtocol(HttpToolsProtocol):
                 408,
                 "REQUEST_TIMEOUT",
                 "Request not received in time",
-                f"The request headers were not received within {self.header_timeout:g} s",
+                f"The request headers were not received within {self._header_timeout:g} s",
             )
         elif self.cycle is None:
             CUT.labels("idle_new_connection").inc()

@@ -179,7 +179,7 @@ class ServiceIdentity:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise InvalidToken("Malformed service token") from exc
-        caller = header.get("kid")
+        caller: str | None = header.get("kid")  # PyJWT refuses a `kid` that is not a string
         # Only a known service's name reaches the disk and the caches: a made-up key id costs
         # nothing and leaves nothing behind.
         if header.get("alg") != ALGORITHM or caller not in BY_NAME:
@@ -222,8 +222,9 @@ def internal_caller(*allowed: str) -> Any:
         if token is None:
             raise Unauthorized("Missing service token")
         state = request.app.state
+        identity: ServiceIdentity = state.service_identity
         try:
-            name = state.service_identity.verify(token)
+            name = identity.verify(token)
         except InvalidToken:
             try:
                 await state.verifier.verify_access(token)

@@ -64,9 +64,9 @@ def _refusals(scope: Scope) -> list[dict[str, Any]]:
     query = scope.get("query_string", b"").decode("latin-1")
     if query and (bad := control_character(unquote(query, errors="replace"))):
         named = [
-            _error(["query", name], found)
+            _error(["query", name], char)
             for name, value in parse_qsl(query, keep_blank_values=True, errors="replace")
-            if (found := control_character(name) or control_character(value))
+            if (char := control_character(name) or control_character(value))
         ]
         errors.extend(named or [_error(["query"], bad)])
     return errors
