@@ -13,11 +13,14 @@ from sqlalchemy import (
     Uuid,
     func,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_base
+from shared.db import service_metadata
 
-Base = make_base("auth")
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("auth")
+
 
 ROLES = ("user", "admin")
 

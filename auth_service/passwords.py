@@ -33,7 +33,8 @@ async def hash_password(password: str) -> str:
 
 def _verify_and_update(password: str, hashed: str) -> tuple[bool, str | None]:
     try:
-        return context.verify_and_update(password, hashed)
+        result: tuple[bool, str | None] = context.verify_and_update(password, hashed)
+        return result
     except UnknownHashError:
         log.warning("a stored password hash has an unknown format")
         return False, None
@@ -48,7 +49,8 @@ async def verify_password(password: str, hashed: str) -> tuple[bool, str | None]
 
 @lru_cache(maxsize=1)
 def _dummy_hash() -> str:
-    return context.hash(secrets.token_urlsafe(16))
+    hashed: str = context.hash(secrets.token_urlsafe(16))
+    return hashed
 
 
 def _verify_dummy(password: str) -> None:

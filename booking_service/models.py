@@ -17,13 +17,17 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.db import make_base
+from shared.db import service_metadata
 from shared.events import outbox_table, processed_events_table
 
 SCHEMA = "bookings"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
 
 PENDING, CONFIRMED, CANCELLED, EXPIRED = "PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"
 STATUSES = (PENDING, CONFIRMED, CANCELLED, EXPIRED)

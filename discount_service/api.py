@@ -9,7 +9,6 @@ from discount_service.clients import BookingClient
 from discount_service.guesses import CodeGuesses
 from discount_service.models import DiscountCode
 from discount_service.schemas import (
-    BIGINT_MAX,
     AppliedOut,
     ApplyRequest,
     DiscountCodeCreate,
@@ -18,6 +17,7 @@ from discount_service.schemas import (
 )
 from shared.db import SessionDep
 from shared.deps import from_state
+from shared.ids import BIGINT_MAX
 from shared.openapi import problems
 from shared.security import AdminUser, CurrentUser
 

@@ -53,7 +53,8 @@ class BookingView(CamelModel):
     @property
     def gross(self) -> Decimal:
         """The amount before any discount."""
-        return self.fare.base + self.fare.taxes + self.fare.fees
+        gross: Decimal = self.fare.base + self.fare.taxes + self.fare.fees
+        return gross
 
 
 class Repriced(CamelModel):

@@ -17,13 +17,17 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_base
+from shared.db import service_metadata
 from shared.events import outbox_table, processed_events_table
 
 SCHEMA = "discounts"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
 
 FLAT, PERCENT = "flat", "percent"
 APPLIED, RELEASED = "applied", "released"

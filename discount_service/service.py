@@ -24,9 +24,9 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -286,7 +286,7 @@ async def reserve(*, session: AsyncSession, q: Quote, now: datetime | None = Non
                     discountCode=q.code.code,
                     perUserLimit=q.code.per_user_limit,
                 )
-        redemption_id = await session.scalar(
+        redemption_id: int | None = await session.scalar(
             pg_insert(Redemption)
             .values(
                 code_id=q.code.id,
@@ -315,7 +315,8 @@ async def undo_reservation(*, session: AsyncSession, redemption_id: int) -> bool
     async with session.begin():
         gone = (
             await session.execute(
-                Redemption.__table__.delete()
+                cast(Table, Redemption.__table__)
+                .delete()
                 .where(Redemption.id == redemption_id, Redemption.status == APPLIED)
                 .returning(Redemption.code_id)
             )

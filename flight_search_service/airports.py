@@ -7,10 +7,10 @@ the `airports` table in memory; a code it does not know yet is looked up in the 
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, or_, select
+from sqlalchemy import Table, case, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -140,7 +140,7 @@ async def load_reference_data(*, session: AsyncSession) -> tuple[int, int]:
         }
         for code, a in sorted(airport_data().items())
     ]
-    table = Airport.__table__
+    table = cast(Table, Airport.__table__)
     stmt = pg_insert(table)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.iata],
@@ -157,7 +157,7 @@ async def load_reference_data(*, session: AsyncSession) -> tuple[int, int]:
         }
         for a in AIRCRAFT.values()
     ]
-    stmt = pg_insert(AircraftType.__table__).values(aircraft)
+    stmt = pg_insert(cast(Table, AircraftType.__table__)).values(aircraft)
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["code"],

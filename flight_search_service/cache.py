@@ -138,7 +138,10 @@ class SearchCache:
 
     async def get(self, key: str, *, now: datetime) -> bytes | None:
         """The cached body, or None (also when a flight in it has departed meanwhile)."""
-        raw = await self.redis.execute_command("GET", key, **{NEVER_DECODE: True})
+        # redis-py leaves Redis.execute_command unannotated.
+        raw: bytes | None = await self.redis.execute_command(  # type: ignore[no-untyped-call]
+            "GET", key, **{NEVER_DECODE: True}
+        )
         if raw is None:
             return None
         first_departure, _, body = raw.partition(b"|")

@@ -20,12 +20,15 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_base
+from shared.db import service_metadata
 from shared.events import outbox_table, processed_events_table
 
-Base = make_base("flights")
+
+class Base(DeclarativeBase):
+    metadata = service_metadata("flights")
+
 
 SCHEDULED = "scheduled"
 CANCELLED = "cancelled"

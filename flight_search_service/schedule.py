@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import airportsdata
+from airportsdata import Airport as AirportRecord
 
 from flight_search_service.aircraft import AIRCRAFT
 from shared import clock
@@ -144,7 +145,7 @@ class Point:
 
 
 @lru_cache(maxsize=1)
-def airport_data() -> dict[str, dict[str, Any]]:
+def airport_data() -> dict[str, AirportRecord]:
     """Every airport with an IATA code, from the `airportsdata` package."""
     return {k: v for k, v in airportsdata.load("IATA").items() if len(k) == 3 and v.get("tz")}
 
@@ -267,7 +268,8 @@ class Slot:
 
 
 def _pick_airline(rng: random.Random) -> str:
-    codes, weights = zip(*_AIRLINE_WEIGHTS, strict=True)
+    codes = [code for code, _ in _AIRLINE_WEIGHTS]
+    weights = [weight for _, weight in _AIRLINE_WEIGHTS]
     return rng.choices(codes, weights)[0]
 
 

@@ -160,7 +160,7 @@ def _candidates(cabin: Cabin, max_stops: int, min_connection: int, max_layover: 
         seats.label("seats"),
     )  # the fields of `Leg`, in order
 
-    def legs(*where: Any) -> Select:
+    def legs(*where: Any) -> Select[*tuple[Any, ...]]:
         return (
             select(*columns)
             .join(Availability, Availability.flight_id == Flight.id)

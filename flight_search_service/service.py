@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import RedisError
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -189,7 +189,7 @@ async def insert_flights(
     aircraft = {a.code: a for a in (await session.scalars(select(AircraftType))).all()}
     await airports.ensure({f.origin for f in flights} | {f.destination for f in flights})
     new_ids: list[int] = []
-    table = Flight.__table__
+    table = cast(Table, Flight.__table__)
     stmt = (
         pg_insert(table)
         .on_conflict_do_nothing(index_elements=[table.c.flight_number, table.c.departure_utc])
@@ -354,7 +354,9 @@ def _availability_update(version_guard: str | None) -> Any:
     """UPDATE of one flight's seats, built once per kind of version guard (None: unguarded,
     "<": only a newer version applies, "<=": the same version applies too). It returns the
     capacity of the flight's cabins (immutable, so no race with other updates)."""
-    av, flights, aircraft = Availability.__table__, Flight.__table__, AircraftType.__table__
+    av = cast(Table, Availability.__table__)
+    flights = cast(Table, Flight.__table__)
+    aircraft = cast(Table, AircraftType.__table__)
     stmt = (
         update(av)
         .where(

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Path, Query, status
 from notification_service import service
 from notification_service.config import NotificationSettings
 from notification_service.schemas import (
-    BIGINT_MAX,
     Channel,
     NotificationOut,
     NotificationPage,
@@ -17,6 +16,7 @@ from notification_service.send_quota import SendQuota
 from notification_service.sender import Sender
 from shared.db import SessionDep
 from shared.deps import from_state
+from shared.ids import BIGINT_MAX
 from shared.openapi import problems
 from shared.security import CurrentUser
 

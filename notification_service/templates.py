@@ -136,7 +136,8 @@ Texts = tuple[str, str, str]
 
 
 def booking_confirmed(p: Payload) -> Texts:
-    fare = p.get("fare") if isinstance(p.get("fare"), Mapping) else {}
+    given_fare = p.get("fare")
+    fare: Payload = given_fare if isinstance(given_fare, Mapping) else {}
     ref, flights = _ref(p), _flights(p)
     paid = _money({**fare, "currency": p.get("currency")}, "total") or _money(p, "amountDue")
     subject = f"Booking {ref} confirmed"

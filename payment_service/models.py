@@ -21,13 +21,17 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_base
+from shared.db import service_metadata
 from shared.events import outbox_table
 
 SCHEMA = "payments"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
 
 # PENDING: recorded, card not charged yet. CHARGED: money taken, booking not confirmed yet.
 # SUCCEEDED: booking confirmed. FAILED: no money taken (declined, refused, abandoned).

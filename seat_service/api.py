@@ -16,7 +16,6 @@ from seat_service.holds import HoldStore
 from seat_service.layout import SeatLayout
 from seat_service.models import CONFIRMED
 from seat_service.schemas import (
-    BIGINT_MAX,
     ConfirmRequest,
     HoldDetail,
     HoldList,
@@ -32,6 +31,7 @@ from seat_service.state import Seats
 from shared.db import SessionDep
 from shared.deps import from_state
 from shared.events import OutboxRelay
+from shared.ids import BIGINT_MAX
 from shared.openapi import problems
 from shared.security import CurrentUser, ensure_self_or_admin
 from shared.service_identity import internal_caller

@@ -141,7 +141,7 @@ async def fetch_flight_document(*, flights: ServiceClient, flight_id: int) -> di
     if response.status_code != 200:
         raise BadGateway(f"flight-search service answered {response.status_code}")
     try:
-        document = response.json()
+        document: dict[str, Any] = response.json()
         flight_values(document)
     except (ValueError, KeyError, TypeError) as exc:
         raise BadGateway("flight-search service sent an unusable flight") from exc

@@ -236,7 +236,7 @@ class HoldStore:
             self.hold_key(flight_id, hold_id),
             *self._seat_keys(flight_id, seats),
         ]
-        args = [str(hold_id), ttl_ms, max_per_user, user_id, flight_id, *seats]
+        args: list[str | int] = [str(hold_id), ttl_ms, max_per_user, user_id, flight_id, *seats]
         with redis_errors():
             answer = await self._acquire(keys=keys, args=args)
         kind = answer[0]
@@ -349,7 +349,8 @@ class HoldStore:
             packed,
         ]
         pool = self.redis.connection_pool
-        conn = await pool.get_connection()
+        # redis-py leaves the concrete ConnectionPool.get_connection unannotated.
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await conn.send_packed_command(command)
             return await conn.read_response()

@@ -23,13 +23,17 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.db import make_base
+from shared.db import service_metadata
 from shared.events import outbox_table, processed_events_table
 
 SCHEMA = "seats"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
 
 # A hold's life (`holds.status`): HELD while live in Redis, then CONFIRMED (its seats sold to a
 # booking), RELEASED (given back early) or EXPIRED (ran out). The hand-written SQL (`pg.py`)

@@ -27,7 +27,7 @@ async def connect(db: Database) -> AsyncIterator[Any]:
     A connection still inside a transaction by then (its ROLLBACK was itself interrupted) is
     closed, never pooled: the next user would otherwise run inside that transaction."""
     pooled = await db.engine.raw_connection()
-    conn = pooled.driver_connection
+    conn: Any = pooled.driver_connection  # an asyncpg Connection
     try:
         yield conn
     finally:

@@ -187,6 +187,7 @@ async def confirm_hold(
         if repeat is not None:
             return repeat
         flight_id, seats = row["flight_id"], list(row["seats"])
+        outcome: Sale | SeatAlreadySold | HoldExpired
         # Under the locks: a release or another confirmation of this hold waits for us.
         if await holds.pin(flight_id=flight_id, hold_id=hold_id, seats=seats, pin_ms=pin_ms):
             outcome = await _sell(conn, row, booking)

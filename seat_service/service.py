@@ -43,7 +43,7 @@ class HoldInfo:
     @classmethod
     def of_row(cls, row: Any, *, status: str | None = None) -> "HoldInfo":
         """From a row of these columns, in this order (`HOLD_BY_ID`)."""
-        return cls(*row[:4], status or row[4], *row[5:])
+        return cls(row[0], row[1], row[2], row[3], status or row[4], *row[5:])
 
 
 HOLD_BY_ID = (

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -23,13 +22,14 @@ NAMING_CONVENTION = {
 }
 
 
-def make_base(schema: str) -> type[DeclarativeBase]:
-    """A declarative base whose tables all live in `schema`."""
+def service_metadata(schema: str) -> MetaData:
+    """The MetaData of one service: its tables all live in `schema`, constraints named by the
+    shared convention. Each service declares its base with it, a class mypy can follow:
 
-    class Base(DeclarativeBase):
-        metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-
-    return Base
+        class Base(DeclarativeBase):
+            metadata = service_metadata("auth")
+    """
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
 AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}

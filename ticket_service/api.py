@@ -8,13 +8,14 @@ from fastapi import APIRouter, Path, Query, Response, status
 from shared.db import SessionDep
 from shared.deps import from_state
 from shared.events import OutboxRelay
+from shared.ids import BIGINT_MAX
 from shared.openapi import problems
 from shared.security import CurrentUser
 from ticket_service import service
 from ticket_service.clients import Clients
 from ticket_service.config import TicketSettings
 from ticket_service.pdf import latin1, render_ticket_pdf
-from ticket_service.schemas import BIGINT_MAX, TicketGenerate, TicketOut, TicketPage
+from ticket_service.schemas import TicketGenerate, TicketOut, TicketPage
 
 ClientsDep = Annotated[Clients, from_state("clients")]
 SettingsDep = Annotated[TicketSettings, from_state("settings")]

@@ -19,13 +19,17 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.db import make_base
+from shared.db import service_metadata
 from shared.events import outbox_table, processed_events_table
 
 SCHEMA = "tickets"
-Base = make_base(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = service_metadata(SCHEMA)
+
 
 ISSUED, VOID = "issued", "void"
 

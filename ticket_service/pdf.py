@@ -126,7 +126,13 @@ class TicketPdf(FPDF):
         self.ln(1.5)
 
     def line_text(
-        self, text: str, *, size: float = 10, bold: bool = False, color=INK, width: float = 0
+        self,
+        text: str,
+        *,
+        size: float = 10,
+        bold: bool = False,
+        color: tuple[int, int, int] = INK,
+        width: float = 0,
     ) -> None:
         self.set_font(FONT, "B" if bold else "", size)
         self.set_text_color(*color)

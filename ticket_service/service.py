@@ -71,8 +71,8 @@ async def _ticket_of_booking(session: AsyncSession, booking_id: int) -> Ticket |
 
 async def _next_invoice_serial(session: AsyncSession, year: str) -> int:
     """The next serial of the financial year (gapless: the counter row is locked until commit)."""
-    stmt = pg_insert(InvoiceCounter).values(financial_year=year, last_number=1)
-    stmt = stmt.on_conflict_do_update(
+    counter = pg_insert(InvoiceCounter).values(financial_year=year, last_number=1)
+    stmt = counter.on_conflict_do_update(
         index_elements=[InvoiceCounter.financial_year],
         set_={"last_number": InvoiceCounter.last_number + 1},
     ).returning(InvoiceCounter.last_number)

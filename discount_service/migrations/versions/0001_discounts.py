@@ -6,6 +6,8 @@ Create Date: 2025-11-26
 """
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA = "discounts"
 
 
-def _tz(name: str, **kw: object) -> sa.Column:
+def _tz(name: str, **kw: Any) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), **kw)
 
 

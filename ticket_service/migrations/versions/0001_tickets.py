@@ -6,6 +6,9 @@ Create Date: 2026-01-01 00:00:00
 """
 
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,11 +22,11 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA = "tickets"
 
 
-def _tz(name: str, **kw: object) -> sa.Column:
+def _tz(name: str, **kw: Any) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), **kw)
 
 
-def _money(name: str) -> sa.Column:
+def _money(name: str) -> sa.Column[Decimal]:
     return sa.Column(name, sa.Numeric(12, 2), nullable=False)
 
 
