@@ -75,23 +75,16 @@ class BookingCreate(RequestModel):
 
 
 class FareOut(CamelModel):
+    """The booking's fare breakdown: its own columns, one to one."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     base: MoneyOut
     taxes: MoneyOut
     fees: MoneyOut
     discount: MoneyOut
     total: MoneyOut
     currency: str
-
-    @classmethod
-    def of(cls, b: Booking) -> Self:
-        return cls(
-            base=b.base,
-            taxes=b.taxes,
-            fees=b.fees,
-            discount=b.discount,
-            total=b.total,
-            currency=b.currency,
-        )
 
 
 class SeatOut(CamelModel):
@@ -191,7 +184,7 @@ class BookingOut(CamelModel):
             passengers=[
                 PassengerOut(name=p.name, email=p.email, phone=p.phone) for p in b.passengers
             ],
-            fare=FareOut.of(b),
+            fare=FareOut.model_validate(b),
             amount_due=b.amount_due,
             currency=b.currency,
             discount_code=b.discount_code,

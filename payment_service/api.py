@@ -22,6 +22,7 @@ from shared.service_identity import internal_caller
 ClientsDep = Annotated[Clients, from_state("clients")]
 GatewayDep = Annotated[CardGateway, from_state("gateway")]
 SettingsDep = Annotated[PaymentSettings, from_state("settings")]
+HashKeyDep = Annotated[bytes, from_state("idempotency_hash_key")]
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], from_state("db", "sessionmaker")]
 PaymentId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="The payment's id")]
 
@@ -70,6 +71,7 @@ async def pay(
     clients: ClientsDep,
     gateway: GatewayDep,
     settings: SettingsDep,
+    hash_key: HashKeyDep,
     request: Request,
     idempotency_key: Annotated[
         str | None,
@@ -86,7 +88,7 @@ async def pay(
         request=body,
         idempotency_key=idempotency_key,
         instance=request.url.path,
-        hash_key=request.app.state.service_identity.derived_secret("idempotency"),
+        hash_key=hash_key,
     )
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     return JSONResponse(

@@ -28,6 +28,8 @@ def build_app(settings: PaymentSettings | None = None) -> FastAPI:
         state = app.state
         state.clients = build_clients(state)
         state.gateway = CardGateway(state.db.sessionmaker)
+        # Idempotency-Key requests are compared by a hash keyed with this (derived once).
+        state.idempotency_hash_key = state.service_identity.derived_secret("idempotency")
         state.relay = relay_for(state, outbox)
 
         async def recover() -> int:

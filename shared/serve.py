@@ -25,7 +25,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from shared.app import new_request_id
+from shared.app import new_request_id, response_headers
 from shared.errors import PROBLEM_JSON, problem_body
 from shared.settings import BaseServiceSettings
 
@@ -168,14 +168,15 @@ class HttpProtocol(HttpToolsProtocol):
             ),
             separators=(",", ":"),
         ).encode()
-        headers = [
-            *self.server_state.default_headers,
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-request-id", request_id.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"cache-control", b"no-store"),
-            (b"connection", b"close"),
-        ]
+        # The request id and the kit's defaults (nosniff, no-store), as on every answer.
+        headers = response_headers(
+            [
+                *self.server_state.default_headers,
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+            request_id,
+        )
         lines = [STATUS_LINE[status], *(name + b": " + value + b"\r\n" for name, value in headers)]
         return b"".join([*lines, b"\r\n", body])

@@ -20,7 +20,7 @@ from shared.service_identity import ServiceIdentity
 from tests.e2e.checks import create_flight
 from tests.e2e.conftest import SignUp
 from tests.e2e.stack import Stack
-from tests.helpers import assert_problem, bearer, service_token
+from tests.helpers import assert_problem, bearer, service_claims, service_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("reference_data")]
 
@@ -97,14 +97,6 @@ async def test_each_internal_route_names_its_callers(
         # A token claiming to be the payment service but signed with another service's key
         # (here the booking service's own) is refused: only the caller's key speaks for it.
         booking_key = ServiceIdentity(directory=KEYS, service="booking").private_key
-        now = int(time.time())
-        claims = {
-            "iss": "service:payment",
-            "sub": "service:payment",
-            "aud": "service:booking",
-            "typ": "service",
-            "iat": now,
-            "exp": now + 60,
-        }
+        claims = service_claims("payment", "booking")
         spoofed = jwt.encode(claims, booking_key, algorithm="EdDSA", headers={"kid": "payment"})
         assert_problem(await client.get(path, headers=bearer(spoofed)), 401)

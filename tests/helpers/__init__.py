@@ -11,7 +11,14 @@ Test modules import from here (or from a package's conftest/harness), never from
 test module.
 """
 
-from tests.helpers.auth import access_claims, b64url, bearer, service_headers, service_token
+from tests.helpers.auth import (
+    access_claims,
+    b64url,
+    bearer,
+    service_claims,
+    service_headers,
+    service_token,
+)
 from tests.helpers.bodies import Chunks
 from tests.helpers.data import (
     DECLINE_CARD,
@@ -21,7 +28,7 @@ from tests.helpers.data import (
     SUCCESS_CARD,
     unique_email,
 )
-from tests.helpers.network import free_port, free_ports
+from tests.helpers.network import free_port, free_ports, uvicorn_in_thread
 from tests.helpers.problems import PROBLEM_JSON, PROBLEM_MEMBERS, assert_problem
 from tests.helpers.waiting import eventually
 
@@ -41,7 +48,9 @@ __all__ = [
     "eventually",
     "free_port",
     "free_ports",
+    "service_claims",
     "service_headers",
     "service_token",
     "unique_email",
+    "uvicorn_in_thread",
 ]

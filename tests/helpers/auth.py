@@ -47,3 +47,17 @@ def service_token(caller: str, callee: str) -> str:
 
 def service_headers(caller: str, callee: str) -> dict[str, str]:
     return bearer(service_token(caller, callee))
+
+
+def service_claims(caller: str, callee: str, *, ttl: int = 60, age: int = 0) -> dict[str, Any]:
+    """The claims of `caller`'s service token for `callee`, as `shared.service_identity` mints
+    them (tests forge variants): issued `age` seconds ago, valid `ttl` seconds from then."""
+    issued = int(time.time()) - age
+    return {
+        "iss": f"service:{caller}",
+        "sub": f"service:{caller}",
+        "aud": f"service:{callee}",
+        "typ": "service",
+        "iat": issued,
+        "exp": issued + ttl,
+    }

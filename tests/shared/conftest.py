@@ -4,20 +4,18 @@ upstream HTTP server, and helpers to run a `create_app` app in-process."""
 import asyncio
 import socket
 import struct
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
 
 from shared.redis import Keys, create_redis
 from shared.settings import BaseServiceSettings
+from tests.helpers import uvicorn_in_thread
 from tests.shared import upstream as upstream_app
 
 
@@ -41,28 +39,8 @@ async def redis(settings: BaseServiceSettings) -> AsyncIterator[Redis]:
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[str]:
     """`tests.shared.upstream.app` served by uvicorn on a real socket, in a thread."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        upstream_app.app,
-        log_config=None,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "upstream did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
-    sock.close()
+    with uvicorn_in_thread(upstream_app.app, log_level="warning") as (host, port):
+        yield f"http://{host}:{port}"
 
 
 @asynccontextmanager

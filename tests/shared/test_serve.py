@@ -6,15 +6,14 @@ sockets, so "slow" really is bytes trickling over a connection.
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 
 from shared.serve import HttpProtocol
+from tests.helpers import uvicorn_in_thread
 
 HEADER_TIMEOUT = 0.6
 MAX_HEADER_BYTES = 2048
@@ -50,29 +49,10 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, int]]:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app,
-        http=SmallLimits,
-        lifespan="off",
-        log_config=None,
-        log_level="critical",
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield sock.getsockname()
-    server.should_exit = True
-    thread.join(5)
-    sock.close()
+    with uvicorn_in_thread(
+        app, http=SmallLimits, log_level="critical", timeout_keep_alive=5
+    ) as address:
+        yield address
 
 
 _pending: dict[int, bytes] = {}  # bytes read past a response, per connection

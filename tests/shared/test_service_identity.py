@@ -10,6 +10,7 @@ import pytest
 
 from shared.errors import InvalidToken
 from shared.service_identity import ServiceIdentity, ensure_key_pair
+from tests.helpers import service_claims
 
 
 def identity(directory: Path, service: str, **kw: bool) -> ServiceIdentity:
@@ -41,15 +42,7 @@ def test_production_never_generates_a_key(tmp_path: Path) -> None:
 def test_a_caller_cannot_speak_for_another_service(tmp_path: Path) -> None:
     booking, seat = identity(tmp_path, "booking"), identity(tmp_path, "seat")
     identity(tmp_path, "payment").mint("seat")  # the payment service has a key too
-    now = int(time.time())
-    claims = {
-        "iss": "service:payment",
-        "sub": "service:payment",
-        "aud": "service:seat",
-        "typ": "service",
-        "iat": now,
-        "exp": now + 60,
-    }
+    claims = service_claims("payment", "seat")
     forged = jwt.encode(claims, booking.private_key, algorithm="EdDSA", headers={"kid": "payment"})
     with pytest.raises(InvalidToken):
         seat.verify(forged)
@@ -59,9 +52,7 @@ def test_a_caller_cannot_speak_for_another_service(tmp_path: Path) -> None:
 def test_a_key_id_that_is_no_service_never_reaches_the_disk(tmp_path: Path, kid: str) -> None:
     seat = identity(tmp_path, "seat")
     signer = identity(tmp_path, "booking")
-    now = int(time.time())
-    claims = {"iss": f"service:{kid}", "sub": f"service:{kid}", "aud": "service:seat"}
-    claims |= {"typ": "service", "iat": now, "exp": now + 60}
+    claims = service_claims(kid, "seat")
     token = jwt.encode(claims, signer.private_key, algorithm="EdDSA", headers={"kid": kid})
     with pytest.raises(InvalidToken):
         seat.verify(token)
@@ -70,17 +61,9 @@ def test_a_key_id_that_is_no_service_never_reaches_the_disk(tmp_path: Path, kid:
 
 def test_expired_and_hs256_tokens_are_refused(tmp_path: Path) -> None:
     booking, seat = identity(tmp_path, "booking"), identity(tmp_path, "seat")
-    now = int(time.time())
-    claims = {
-        "iss": "service:booking",
-        "sub": "service:booking",
-        "aud": "service:seat",
-        "typ": "service",
-        "iat": now - 120,
-        "exp": now - 60,
-    }
+    claims = service_claims("booking", "seat", age=120)  # expired a minute ago
     expired = jwt.encode(claims, booking.private_key, algorithm="EdDSA", headers={"kid": "booking"})
-    hs256 = jwt.encode({**claims, "exp": now + 60}, "s" * 32, headers={"kid": "booking"})
+    hs256 = jwt.encode(service_claims("booking", "seat"), "s" * 32, headers={"kid": "booking"})
     for token in (expired, hs256):
         with pytest.raises(InvalidToken):
             seat.verify(token)
