@@ -1,7 +1,9 @@
 """Domain events: a transactional outbox, a relay to Redis Streams, and consumer groups.
 
-Producer: `await publish(session, outbox, type="booking.confirmed", payload={...})` inside the
-same transaction as the state change, so an event exists if and only if the change committed.
+Producer: `await publish(session, outbox, BookingConfirmed(...))` (a `shared.contracts` model,
+which names the event's type and version) inside the same transaction as the state change, so
+an event exists if and only if the change committed. A consumer reads it back with the same
+model (`BookingConfirmed.of(event)`).
 `OutboxRelay` moves unsent rows to the stream `<prefix>events:<domain>` (the part of the type
 before the first dot) and marks them sent. Delivery is at least once. The relay does not poll
 for work: `publish` also sends a Postgres NOTIFY (delivered when the transaction commits, to
@@ -35,6 +37,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Uuid,
@@ -53,6 +56,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import CTE
 
 from shared.background import Alarm, stop_if_cancelled
+from shared.contracts.events import EventPayload
 from shared.db import AUTOCOMMIT
 from shared.logging import request_id_var
 from shared.metrics import EVENTS_HANDLED, EVENTS_PUBLISHED
@@ -68,6 +72,7 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("id", BigInteger, primary_key=True, autoincrement=True),
         Column("event_id", Uuid, nullable=False, unique=True),
         Column("type", String(100), nullable=False),
+        Column("version", SmallInteger, nullable=False, server_default="1"),
         Column("payload", JSONB, nullable=False),
         Column("request_id", String(128)),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -95,11 +100,13 @@ class Event:
     occurred_at: datetime
     payload: dict[str, Any] = field(default_factory=dict)
     request_id: str | None = None
+    version: int = 1
 
     def to_fields(self) -> dict[str, str]:
         return {
             "id": str(self.id),
             "type": self.type,
+            "version": str(self.version),
             "source": self.source,
             "occurred_at": self.occurred_at.isoformat(),
             "payload": json.dumps(self.payload),
@@ -115,6 +122,7 @@ class Event:
             occurred_at=datetime.fromisoformat(fields["occurred_at"]),
             payload=json.loads(fields["payload"]),
             request_id=fields.get("request_id") or None,
+            version=int(fields.get("version") or 1),
         )
 
 
@@ -131,19 +139,17 @@ def outbox_channel(outbox: Table) -> str:
     return f"{outbox.schema or 'public'}_outbox"
 
 
-async def publish(
-    session: AsyncSession, outbox: Table, *, type: str, payload: Mapping[str, Any]
-) -> uuid.UUID:
+async def publish(session: AsyncSession, outbox: Table, event: EventPayload) -> uuid.UUID:
     """Record an event in the outbox, in the caller's transaction, and notify the relay (on
     commit)."""
-    [event_id] = await publish_many(session, outbox, [(type, payload)])
+    [event_id] = await publish_many(session, outbox, [event])
     return event_id
 
 
 async def publish_many(
-    session: AsyncSession, outbox: Table, events: Sequence[tuple[str, Mapping[str, Any]]]
+    session: AsyncSession, outbox: Table, events: Sequence[EventPayload]
 ) -> list[uuid.UUID]:
-    """Record several `(type, payload)` events at once, in the caller's transaction. One
+    """Record several events at once, in the caller's transaction. One
     statement: the insert is a CTE whose rows fire the relay's `pg_notify` (sent at commit;
     Postgres folds identical notifications of one transaction into one)."""
     if not events:
@@ -151,8 +157,14 @@ async def publish_many(
     request_id = request_id_var.get()
     event_ids = [uuid.uuid4() for _ in events]
     rows = [
-        {"event_id": event_id, "type": t, "payload": dict(p), "request_id": request_id}
-        for event_id, (t, p) in zip(event_ids, events, strict=True)
+        {
+            "event_id": event_id,
+            "type": e.type,
+            "version": e.version,
+            "payload": e.payload(),
+            "request_id": request_id,
+        }
+        for event_id, e in zip(event_ids, events, strict=True)
     ]
     notify = select(func.pg_notify(outbox_channel(outbox), ""))
     if len(rows) == 1:
@@ -174,12 +186,13 @@ def published(outbox: Table, source: CTE) -> ColumnElement[Any]:
     rows = select(
         bindparam("event_id", type_=Uuid),
         bindparam("event_type", type_=String),
+        bindparam("event_version", type_=SmallInteger),
         bindparam("event_payload", type_=JSONB),
         bindparam("event_request_id", type_=String),
     ).select_from(source)
     inserted = (
         insert(outbox)
-        .from_select(["event_id", "type", "payload", "request_id"], rows)
+        .from_select(["event_id", "type", "version", "payload", "request_id"], rows)
         .returning(outbox.c.id)
         .cte("published")
     )
@@ -187,11 +200,13 @@ def published(outbox: Table, source: CTE) -> ColumnElement[Any]:
     return notify.scalar_subquery().label("notified")
 
 
-def event_params(type_: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+def event_params(event: EventPayload) -> dict[str, Any]:
+    """The parameters of `published` for one event."""
     return {
         "event_id": uuid.uuid4(),
-        "event_type": type_,
-        "event_payload": dict(payload),
+        "event_type": event.type,
+        "event_version": event.version,
+        "event_payload": event.payload(),
         "event_request_id": request_id_var.get(),
     }
 
@@ -242,7 +257,13 @@ class OutboxRelay:
             .where(ob.c.id == batch.c.id)
             .values(published_at=func.now())
             .returning(
-                ob.c.id, ob.c.event_id, ob.c.type, ob.c.payload, ob.c.request_id, ob.c.created_at
+                ob.c.id,
+                ob.c.event_id,
+                ob.c.type,
+                ob.c.version,
+                ob.c.payload,
+                ob.c.request_id,
+                ob.c.created_at,
             )
         )
 
@@ -276,6 +297,7 @@ class OutboxRelay:
                     occurred_at=row.created_at,
                     payload=row.payload,
                     request_id=row.request_id,
+                    version=row.version,
                 )
                 pipe.xadd(
                     stream_for(self.keys, row.type),

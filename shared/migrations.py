@@ -8,6 +8,7 @@ import asyncio
 import os
 
 from alembic import context
+import sqlalchemy as sa
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -60,3 +61,21 @@ def run_migrations(metadata: MetaData) -> None:
         await engine.dispose()
 
     asyncio.run(online())
+
+
+def add_event_version(schema: str) -> None:
+    """The `version` of each outbox row's event contract (`shared.contracts`); rows written
+    before it existed are version 1."""
+    from alembic import op
+
+    op.add_column(
+        "outbox",
+        sa.Column("version", sa.SmallInteger(), server_default="1", nullable=False),
+        schema=schema,
+    )
+
+
+def drop_event_version(schema: str) -> None:
+    from alembic import op
+
+    op.drop_column("outbox", "version", schema=schema)

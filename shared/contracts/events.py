@@ -1,0 +1,54 @@
+"""The base of every event payload: its name (`type`) and `version` travel with it.
+
+    class FlightCancelled(EventPayload, type="flight.cancelled"):
+        flight_id: int
+        ...
+
+    await publish(session, outbox, FlightCancelled(flight_id=..., ...))   # producer
+    cancelled = FlightCancelled.of(event)                                  # consumer
+
+Every subclass that names a `type` is registered in `EVENTS`, which is how a consumer of many
+types (the notification service) parses whatever arrives (`parse_event`).
+"""
+
+from typing import Any, ClassVar, Self
+
+from shared.schemas import CamelModel
+
+EVENTS: dict[str, type["EventPayload"]] = {}
+
+
+class UnknownEvent(ValueError):
+    """An event this code has no contract for: an unknown type, or a version it cannot read."""
+
+
+class EventPayload(CamelModel):
+    type: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, type: str = "", version: int = 1, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if type:
+            if type in EVENTS:
+                raise TypeError(f"event type {type!r} has two contracts")
+            cls.type, cls.version = type, version
+            EVENTS[type] = cls
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON the outbox stores and the stream carries (camelCase)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    @classmethod
+    def of(cls, event: Any) -> Self:
+        """This contract's payload from an event (`shared.events.Event`) of its type."""
+        if event.type != cls.type or getattr(event, "version", 1) != cls.version:
+            raise UnknownEvent(f"{event.type} v{event.version} is not {cls.type} v{cls.version}")
+        return cls.model_validate(event.payload)
+
+
+def parse_event(event: Any) -> EventPayload:
+    """Any registered event's payload; `UnknownEvent` for a type or version without one."""
+    contract = EVENTS.get(event.type)
+    if contract is None:
+        raise UnknownEvent(f"no contract for event type {event.type!r}")
+    return contract.of(event)
