@@ -59,24 +59,24 @@ async def seed() -> None:
             if created:
                 print(f"  created admin user {settings.admin_email}")
                 return
-            admin = (
-                await session.execute(
-                    select(User.id, User.role, User.password_hash).where(
-                        User.email == service.normalise_email(settings.admin_email)
+            async with session.begin():
+                admin = (
+                    await session.execute(
+                        select(User.id, User.role, User.password_hash).where(
+                            User.email == service.normalise_email(settings.admin_email)
+                        )
                     )
-                )
-            ).one()
+                ).one()
             if admin.role != "admin":
                 print(f"  warning: {settings.admin_email} exists but is not an admin; left as is")
             elif await _has_published_password(admin.password_hash, settings):
                 # A database seeded before passwords were generated: its admin still has the
                 # published one. Replace it with this run's.
-                await session.execute(
-                    update(User)
-                    .where(User.id == admin.id)
-                    .values(password_hash=await passwords.hash_password(password))
-                )
-                await session.commit()
+                new_hash = await passwords.hash_password(password)
+                async with session.begin():
+                    await session.execute(
+                        update(User).where(User.id == admin.id).values(password_hash=new_hash)
+                    )
                 print(f"  replaced the published development password of {settings.admin_email}")
             elif generated:
                 # The password file was lost, the database kept: the account keeps its own.

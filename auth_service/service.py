@@ -106,17 +106,15 @@ async def signup(
     # Hash before touching the database: no connection is held while the CPU works.
     password_hash = await passwords.hash_password(password)
     user = User(email=email, name=name, password_hash=password_hash, role="user")
-    session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        await session.rollback()
-        if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:  # also when sign-ups race
-            raise EmailTaken("An account with this email already exists") from exc
-        raise Unprocessable("email: this address cannot be stored") from exc
-    pair = _issue(session=session, tokens=tokens, user=user)
-    await session.commit()
-    return pair
+    async with session.begin():
+        session.add(user)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            if getattr(exc.orig, "sqlstate", None) == UNIQUE_VIOLATION:  # sign-ups race too
+                raise EmailTaken("An account with this email already exists") from exc
+            raise Unprocessable("email: this address cannot be stored") from exc
+        return _issue(session=session, tokens=tokens, user=user)
 
 
 async def login(
@@ -131,8 +129,8 @@ async def login(
     """Check a password; an unknown email and a wrong password fail alike, in similar time."""
     email = normalise_email(email)
     await throttle.attempt(email=email, address=client_address)
-    user = await session.scalar(select(User).where(User.email == email))
-    await session.commit()  # end the read: hold no connection while hashing
+    async with session.begin():  # a read of its own: no connection held while hashing
+        user = await session.scalar(select(User).where(User.email == email))
     if user is None:
         await passwords.verify_dummy(password)
         raise InvalidCredentials("Invalid email or password")
@@ -140,51 +138,55 @@ async def login(
     if not ok:
         raise InvalidCredentials("Invalid email or password")
     await throttle.succeeded(email=email, address=client_address)
-    if new_hash is not None:  # a legacy (bcrypt) or outdated hash: store the current kind
-        user.password_hash = new_hash
-    pair = _issue(session=session, tokens=tokens, user=user)
-    await session.commit()
-    return pair
+    async with session.begin():
+        if new_hash is not None:  # a legacy (bcrypt) or outdated hash: store the current kind
+            user.password_hash = new_hash
+        return _issue(session=session, tokens=tokens, user=user)
 
 
 async def refresh(*, session: AsyncSession, tokens: AccessTokens, refresh_token: str) -> TokenPair:
     """Rotate a refresh token. Presenting one that was already rotated revokes its family."""
-    row = (
-        await session.execute(
-            select(RefreshToken, User)
-            .join(User, User.id == RefreshToken.user_id)
-            .where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
-            .with_for_update(of=RefreshToken)  # concurrent rotations of one token serialise here
-        )
-    ).one_or_none()
-    if row is None:
-        raise InvalidRefreshToken("Unknown refresh token")
-    token, user = row
-    if token.used_at is not None:
+    async with session.begin():
+        row = (
+            await session.execute(
+                select(RefreshToken, User)
+                .join(User, User.id == RefreshToken.user_id)
+                .where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
+                .with_for_update(of=RefreshToken)  # concurrent rotations serialise here
+            )
+        ).one_or_none()
+        if row is None:
+            raise InvalidRefreshToken("Unknown refresh token")
+        token, user = row
+        if token.used_at is None:
+            return _rotate(session=session, tokens=tokens, token=token, user=user)
+        # Reused: the revocation commits (the block ends normally), then the refusal.
         await _revoke_family(session=session, family_id=token.family_id)
-        await session.commit()
-        log.warning("refresh token reused: session family %s revoked", token.family_id)
-        raise RefreshTokenReused("Refresh token already used; the session has been revoked")
+    log.warning("refresh token reused: session family %s revoked", token.family_id)
+    raise RefreshTokenReused("Refresh token already used; the session has been revoked")
+
+
+def _rotate(
+    *, session: AsyncSession, tokens: AccessTokens, token: RefreshToken, user: User
+) -> TokenPair:
+    """Spend a live refresh token for a new pair in its family (in the caller's transaction)."""
     if token.revoked_at is not None:
         raise RefreshTokenRevoked("Refresh token revoked")
     if token.expires_at <= clock.utcnow():
         raise RefreshTokenExpired("Refresh token expired")
     token.used_at = clock.utcnow()
-    pair = _issue(session=session, tokens=tokens, user=user, family_id=token.family_id)
-    await session.commit()
-    return pair
+    return _issue(session=session, tokens=tokens, user=user, family_id=token.family_id)
 
 
 async def logout(*, session: AsyncSession, user_id: int, refresh_token: str) -> None:
     """Revoke the refresh token's family when it is the caller's; otherwise do nothing
     (RFC 7009: an unknown token is not an error, and reveals nothing)."""
-    token = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
-    )
-    if token is None or token.user_id != user_id:
-        return
-    await _revoke_family(session=session, family_id=token.family_id)
-    await session.commit()
+    async with session.begin():
+        token = await session.scalar(
+            select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(refresh_token))
+        )
+        if token is not None and token.user_id == user_id:
+            await _revoke_family(session=session, family_id=token.family_id)
 
 
 async def get_user(*, session: AsyncSession, user_id: int) -> User:
@@ -197,11 +199,13 @@ async def get_user(*, session: AsyncSession, user_id: int) -> User:
 async def ensure_admin(*, session: AsyncSession, email: str, name: str, password: str) -> bool:
     """Create the administrator unless the email exists. True when created."""
     password_hash = await passwords.hash_password(password)
-    created = await session.scalar(
-        pg_insert(User)
-        .values(email=normalise_email(email), name=name, password_hash=password_hash, role="admin")
-        .on_conflict_do_nothing(index_elements=[User.email])
-        .returning(User.id)
-    )
-    await session.commit()
+    async with session.begin():
+        created = await session.scalar(
+            pg_insert(User)
+            .values(
+                email=normalise_email(email), name=name, password_hash=password_hash, role="admin"
+            )
+            .on_conflict_do_nothing(index_elements=[User.email])
+            .returning(User.id)
+        )
     return created is not None
