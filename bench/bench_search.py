@@ -68,6 +68,8 @@ from flight_search_service.schedule import (  # noqa: E402
     today_in_india,
 )
 from flight_search_service.service import insert_flights  # noqa: E402
+from shared.contracts import EventPayload  # noqa: E402
+from shared.contracts.seats import AvailabilityChanged, SoldOut  # noqa: E402
 from shared.db import Database  # noqa: E402
 from shared.events import Event  # noqa: E402
 
@@ -327,25 +329,33 @@ async def seat_events(db: Database, shown: set[int], n: int, rng: random.Random)
         cabins["economy"] = max(0, cabins["economy"] - drop)
         version[fid] += 1
         total = sum(cabins.values())
-        payload = {
-            "flightId": fid,
-            "flightNumber": number,
-            "seatsAvailable": total,
-            "seatsTotal": aircraft.capacity,
-            "seatsSold": aircraft.capacity - total,
-            "byCabin": dict(cabins),
-            "version": version[fid],
-        }
-        events.append(_event("seats.availability_changed", payload))
+        changed = AvailabilityChanged(
+            flight_id=fid,
+            flight_number=number,
+            seats_available=total,
+            seats_total=aircraft.capacity,
+            seats_sold=aircraft.capacity - total,
+            by_cabin=dict(cabins),
+            availability_version=version[fid],
+        )
+        events.append(_event(changed))
         if total == 0:
-            sold_out = {"flightId": fid, "flightNumber": number, "version": version[fid]}
-            events.append(_event("seats.sold_out", sold_out))
+            sold_out = SoldOut(
+                flight_id=fid, flight_number=number, availability_version=version[fid]
+            )
+            events.append(_event(sold_out))
     return events
 
 
-def _event(type_: str, payload: dict[str, Any]) -> Event:
+def _event(contract: EventPayload) -> Event:
+    """The event as the seat service's relay puts it on the stream."""
     return Event(
-        id=uuid.uuid4(), type=type_, source="seat", occurred_at=datetime.now(UTC), payload=payload
+        id=uuid.uuid4(),
+        type=contract.type,
+        source="seat",
+        occurred_at=datetime.now(UTC),
+        payload=contract.payload(),
+        version=contract.version,
     )
 
 

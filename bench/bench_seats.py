@@ -34,7 +34,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -151,39 +152,53 @@ class SeatService:
         self.manage("dropdb")
 
 
+def flight_document(
+    flight_id: int, departure: datetime, *, number: str, aircraft: Any, airline: str = "Bench Air"
+) -> Any:
+    """A `flight.created` (`shared.contracts.flights.FlightCreated`), DEL-BOM, two hours."""
+    from shared.contracts.flights import Fares, FlightCreated
+
+    india = timezone(timedelta(hours=5, minutes=30))
+    arrival = departure + timedelta(hours=2)
+    return FlightCreated(
+        flight_id=flight_id,
+        flight_number=number,
+        airline=airline,
+        airline_code=number[:2],
+        origin="DEL",
+        destination="BOM",
+        departure_time=departure,
+        arrival_time=arrival,
+        departure_time_local=departure.astimezone(india),
+        arrival_time_local=arrival.astimezone(india),
+        origin_time_zone="Asia/Kolkata",
+        destination_time_zone="Asia/Kolkata",
+        duration_minutes=120,
+        status="scheduled",
+        aircraft=aircraft,
+        fares=Fares(economy=Decimal("4500.00"), business=Decimal("12000.00")),
+        currency="INR",
+    )
+
+
 async def add_flights(database_url: str, first_id: int, count: int, rows: int) -> list[int]:
     """Flights of `rows` x 10 economy seats, stored as the flight.created handler does."""
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
     from seat_service.flights import upsert_flight
+    from shared.contracts.flights import Aircraft, CabinLayout
 
+    cabin = CabinLayout(cabin="economy", first_row=1, last_row=rows, letters="ABCDEFGHJK")
+    aircraft = Aircraft(code="B77W", name="Bench 777", cabins=[cabin])
     engine = create_async_engine(database_url)
     departure = datetime.now(UTC) + timedelta(days=5)
     ids = list(range(first_id, first_id + count))
     async with AsyncSession(engine) as session, session.begin():
         for flight_id in ids:
-            await upsert_flight(
-                session=session,
-                document={
-                    "flightId": flight_id,
-                    "flightNumber": f"BN{flight_id}",
-                    "departureTime": departure.isoformat(),
-                    "arrivalTime": (departure + timedelta(hours=2)).isoformat(),
-                    "status": "scheduled",
-                    "aircraft": {
-                        "code": "B77W",
-                        "name": "Bench 777",
-                        "cabins": [
-                            {
-                                "cabin": "economy",
-                                "firstRow": 1,
-                                "lastRow": rows,
-                                "letters": "ABCDEFGHJK",
-                            },
-                        ],
-                    },
-                },
+            document = flight_document(
+                flight_id, departure, number=f"BN{flight_id}", aircraft=aircraft
             )
+            await upsert_flight(session=session, document=document)
     await engine.dispose()
     return ids
 
@@ -270,31 +285,23 @@ async def internal_calls(
 
 def created_event(flight_id: int, departure: datetime) -> dict[str, str]:
     """A `flight.created` entry as the flight search service's relay writes it."""
+    from shared.contracts.flights import Aircraft, CabinLayout
     from shared.events import Event
 
-    payload = {
-        "flightId": flight_id,
-        "flightNumber": f"BX{flight_id}",
-        "airline": "Bench Air",
-        "airlineCode": "BX",
-        "origin": "DEL",
-        "destination": "BOM",
-        "departureTime": departure.isoformat(),
-        "arrivalTime": (departure + timedelta(hours=2)).isoformat(),
-        "durationMinutes": 120,
-        "status": "scheduled",
-        "aircraft": {
-            "code": "A321",
-            "name": "Airbus A321",
-            "cabins": [
-                {"cabin": "business", "firstRow": 1, "lastRow": 4, "letters": "ACDF"},
-                {"cabin": "economy", "firstRow": 5, "lastRow": 34, "letters": "ABCDEF"},
-            ],
-        },
-        "fares": {"economy": "4500.00", "business": "12000.00"},
-        "currency": "INR",
-    }
-    event = Event(uuid.uuid4(), "flight.created", "flight-search", datetime.now(UTC), payload)
+    cabins = [
+        CabinLayout(cabin="business", first_row=1, last_row=4, letters="ACDF"),
+        CabinLayout(cabin="economy", first_row=5, last_row=34, letters="ABCDEF"),
+    ]
+    aircraft = Aircraft(code="A321", name="Airbus A321", cabins=cabins)
+    created = flight_document(flight_id, departure, number=f"BX{flight_id}", aircraft=aircraft)
+    event = Event(
+        uuid.uuid4(),
+        created.type,
+        "flight-search",
+        datetime.now(UTC),
+        created.payload(),
+        version=created.version,
+    )
     return event.to_fields()
 
 

@@ -9,20 +9,23 @@ from booking_service.clients import Clients
 from booking_service.config import BookingSettings
 from booking_service.errors import BookingNotFound
 from booking_service.schemas import (
-    BIGINT_MAX,
     BookingCreate,
     BookingOut,
     BookingPage,
+    booking_state,
+    internal_view,
+)
+from shared.contracts.bookings import (
     BookingState,
-    DiscountIn,
-    DiscountOut,
-    InternalBookingOut,
+    DiscountRequest,
+    InternalBooking,
     PaymentRef,
     PaymentStart,
-    internal_view,
+    Repriced,
 )
 from shared.db import SessionDep
 from shared.deps import from_state
+from shared.ids import BIGINT_MAX
 from shared.openapi import problems
 from shared.security import CurrentUser, bearer_token, ensure_self_or_admin
 from shared.service_identity import internal_caller
@@ -151,13 +154,14 @@ async def cancel_booking(
 
 
 # Internal: the payment, discount and ticket services (service token only) --------------------
-# GET answers the whole booking; the payment saga's steps answer its state only (BookingState).
+# The contracts of shared.contracts.bookings: GET answers the whole booking, the payment saga's
+# steps its state only (BookingState).
 
 
 @internal.get("/{booking_id}")
 async def internal_get(
     booking_id: BookingId, _caller: BookingReader, session: SessionDep
-) -> InternalBookingOut:
+) -> InternalBooking:
     return internal_view(await service.get_booking_internal(session=session, booking_id=booking_id))
 
 
@@ -177,7 +181,7 @@ async def internal_payment_started(
         amount=body.amount,
         user_id=body.user_id,
     )
-    return BookingState.of(booking)
+    return booking_state(booking)
 
 
 @internal.post("/{booking_id}/payment-failed", summary="The payment failed; payable again")
@@ -187,7 +191,7 @@ async def internal_payment_failed(
     booking = await lifecycle.payment_failed(
         session=session, booking_id=booking_id, payment_id=body.payment_id
     )
-    return BookingState.of(booking)
+    return booking_state(booking)
 
 
 @internal.post("/{booking_id}/confirm", summary="Sell the held seats; CONFIRMED (idempotent)")
@@ -201,7 +205,7 @@ async def internal_confirm(
     booking = await lifecycle.confirm_booking(
         session=session, clients=clients, booking_id=booking_id, payment_id=body.payment_id
     )
-    return BookingState.of(booking)
+    return booking_state(booking)
 
 
 @internal.post("/{booking_id}/expire", summary="Expire the booking if its deadline has passed")
@@ -209,17 +213,17 @@ async def internal_expire(
     booking_id: BookingId, _caller: PaymentSaga, session: SessionDep, clients: ClientsDep
 ) -> BookingState:
     booking = await lifecycle.expire_if_due(session=session, clients=clients, booking_id=booking_id)
-    return BookingState.of(booking)
+    return booking_state(booking)
 
 
 @internal.post("/{booking_id}/discount", summary="Reprice a PENDING booking with a discount")
 async def internal_discount(
-    booking_id: BookingId, body: DiscountIn, _caller: Repricer, session: SessionDep
-) -> DiscountOut:
+    booking_id: BookingId, body: DiscountRequest, _caller: Repricer, session: SessionDep
+) -> Repriced:
     booking, before = await service.apply_discount(
         session=session, booking_id=booking_id, code=body.code, discount=body.discount
     )
-    return DiscountOut(
+    return Repriced(
         code=body.code,
         discount=booking.discount,
         amount_before=before,

@@ -6,13 +6,9 @@ unexpected becomes a 502 (never a 500, never a guess).
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
-
-import httpx
-from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from booking_service.errors import (
     FlightCancelled,
@@ -21,56 +17,18 @@ from booking_service.errors import (
     HoldNotFound,
     SeatAlreadySold,
 )
+from shared.contracts.flights import FlightDocument
+from shared.contracts.payments import Payment, RefundRequest
+from shared.contracts.seats import ConfirmRequest, HoldDetail, HoldList, SoldSeatsRelease
 from shared.errors import BadGateway, DomainError, problem_code
-from shared.http import ServiceClient, service_client
-from shared.money import Amount
-from shared.schemas import CamelModel
+from shared.http import ServiceClient, ServiceClients
+from shared.upstream import parse_answer, upstream_error
 
 log = logging.getLogger("booking.clients")
 
 
-class CabinLayout(CamelModel):
-    cabin: str
-    first_row: int
-    last_row: int
-    letters: str
-
-    @field_validator("letters", mode="before")
-    @classmethod
-    def _letters(cls, value: Any) -> Any:
-        return "".join(value) if isinstance(value, list) else value
-
-    @field_validator("cabin", mode="before")
-    @classmethod
-    def _cabin(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
-
-class Aircraft(CamelModel):
-    code: str | None = None
-    name: str | None = None
-    cabins: list[CabinLayout]
-
-
-class FlightInfo(CamelModel):
-    flight_id: int
-    flight_number: str
-    airline: str = ""
-    origin: str
-    destination: str
-    departure_time: datetime
-    arrival_time: datetime
-    status: str = "scheduled"
-    aircraft: Aircraft
-    fares: dict[str, Amount]
-    currency: str = "INR"
-
-    @field_validator("fares", mode="before")
-    @classmethod
-    def _fares(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        return {k.lower(): v for k, v in value.items() if v is not None}  # no such cabin
+class FlightInfo(FlightDocument):
+    """A flight as this service prices and books it: the flight search service's document."""
 
     def cabin_of(self, seat_number: str) -> str | None:
         """The cabin a seat ("12A") is in, from the aircraft layout; None if not on it."""
@@ -79,51 +37,22 @@ class FlightInfo(CamelModel):
             return None
         row = int(row_part)
         for layout in self.aircraft.cabins:
-            if layout.first_row <= row <= layout.last_row and letter in layout.letters.upper():
+            if layout.first_row <= row <= layout.last_row and letter in layout.letters:
                 return layout.cabin
         return None
 
 
-class HoldInfo(CamelModel):
-    hold_id: str
-    flight_id: int
-    user_id: int
-    seats: list[str] = Field(min_length=1)
-    expires_at: datetime
-    status: str = "active"
-
-    @field_validator("hold_id", mode="before")
-    @classmethod
-    def _hold_id(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+class HoldInfo(HoldDetail):
+    """A seat hold as this service books from it: the seat service's `HoldDetail`."""
 
     @property
     def state(self) -> str:
         """`live`, `used` (confirmed into a sale) or `gone` (expired or released)."""
-        status = self.status.lower()
-        if status in {"confirmed", "sold", "used", "booked"}:
+        if self.status == "confirmed":
             return "used"
-        if status in {"expired", "released", "cancelled", "canceled"}:
+        if self.status in ("expired", "released"):
             return "gone"
         return "live"
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(model: type[M], response: httpx.Response, service: str) -> M:
-    try:
-        return model.model_validate(response.json())
-    except (ValidationError, ValueError) as exc:
-        log.error("unexpected answer from %s: %s", service, exc)
-        raise BadGateway(f"{service} service answered with an unexpected body") from exc
-
-
-def _unexpected(service: str, response: httpx.Response) -> BadGateway:
-    return BadGateway(
-        f"{service} service answered {response.status_code}",
-        upstreamCode=problem_code(response),
-    )
 
 
 class FlightClient:
@@ -135,8 +64,8 @@ class FlightClient:
         if response.status_code == 404:
             raise FlightNotFound(f"Flight {flight_id} does not exist")
         if response.status_code != 200:
-            raise _unexpected("flight search", response)
-        return _parse(FlightInfo, response, "flight search")
+            raise upstream_error(response, service="flight-search")
+        return parse_answer(response, FlightInfo, service="flight-search")
 
 
 def _hold_path(hold_id: str) -> str:
@@ -154,8 +83,8 @@ class SeatClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise _unexpected("seat", response)
-        return _parse(HoldInfo, response, "seat")
+            raise upstream_error(response, service="seat")
+        return parse_answer(response, HoldInfo, service="seat")
 
     async def find_holds(self, *, user_id: int, flight_id: int) -> list[HoldInfo] | None:
         """The user's holds on a flight, or None when the seat service cannot list them."""
@@ -165,35 +94,28 @@ class SeatClient:
         if response.status_code in (404, 405):
             return None
         if response.status_code != 200:
-            raise _unexpected("seat", response)
-        body = response.json()
-        items = body.get("holds", body.get("items")) if isinstance(body, dict) else body
-        if not isinstance(items, list):
-            raise BadGateway("seat service answered with an unexpected body")
-        try:
-            return [HoldInfo.model_validate(item) for item in items]
-        except ValidationError as exc:
-            raise BadGateway("seat service answered with an unexpected body") from exc
+            raise upstream_error(response, service="seat")
+        listed = parse_answer(response, HoldList, service="seat")
+        return [HoldInfo.model_validate(hold, from_attributes=True) for hold in listed.holds]
 
     async def confirm_hold(self, *, hold_id: str, booking_id: int) -> None:
-        """Sell the held seats to the booking (idempotent for the same booking)."""
+        """Sell the held seats to the booking (idempotent for the same booking). A refusal
+        that names neither a sold seat nor a cancelled flight means the hold is over."""
+        body = ConfirmRequest(booking_id=booking_id)
         response = await self.http.post(
             f"{_hold_path(hold_id)}/confirm",
-            json={"bookingId": booking_id},
+            json=body.model_dump(mode="json", by_alias=True),
             headers={"Idempotency-Key": f"confirm-{hold_id}-{booking_id}"},
         )
         if response.status_code in (200, 201, 204):
             return
-        code = problem_code(response)
         if response.status_code == 404:
             raise HoldNotFound(f"Seat hold {hold_id} no longer exists")
-        if response.status_code == 409 and code == "SEAT_ALREADY_SOLD":
-            raise SeatAlreadySold("A held seat was sold to someone else")
-        if response.status_code == 409 and code == "FLIGHT_CANCELLED":
-            raise FlightCancelled("The flight was cancelled before the booking was confirmed")
-        if response.status_code in (409, 410):
+        refusals = (SeatAlreadySold, FlightCancelled)
+        error = upstream_error(response, service="seat", refusals=refusals)
+        if isinstance(error, BadGateway) and response.status_code in (409, 410):
             raise HoldExpired(f"Seat hold {hold_id} expired before the booking was confirmed")
-        raise _unexpected("seat", response)
+        raise error
 
     async def release_hold(self, *, hold_id: str) -> None:
         """Release a live hold; a hold that is already gone is fine."""
@@ -202,21 +124,24 @@ class SeatClient:
             headers={"Idempotency-Key": f"release-{hold_id}"},
         )
         if response.status_code >= 400 and response.status_code not in (404, 409, 410):
-            raise _unexpected("seat", response)
+            raise upstream_error(response, service="seat")
 
     async def release_seats(self, *, flight_id: int, seats: list[str], booking_id: int) -> None:
         """Give a booking's sold seats back (idempotent)."""
+        body = SoldSeatsRelease(seats=seats, booking_id=booking_id)
         response = await self.http.post(
             f"/internal/flights/{flight_id}/seats/release",
-            json={"seats": seats, "bookingId": booking_id},
+            json=body.model_dump(mode="json", by_alias=True),
             headers={"Idempotency-Key": f"release-{flight_id}-{booking_id}"},
         )
         if response.status_code >= 400 and response.status_code != 404:
-            raise _unexpected("seat", response)
+            raise upstream_error(response, service="seat")
 
 
 @dataclass(frozen=True)
 class Refund:
+    """What cancelling a booking gave back: its payment in full, or nothing (no payment)."""
+
     payment_id: int | None
     amount: Decimal
     status: str
@@ -228,21 +153,19 @@ class PaymentClient:
 
     async def refund(self, *, booking_id: int, reason: str) -> Refund:
         """Refund the booking's payment in full (idempotent); no payment means nothing to do."""
+        body = RefundRequest(booking_id=booking_id, reason=reason)
         response = await self.http.post(
             "/internal/payments/refund",
-            json={"bookingId": booking_id, "reason": reason},
+            json=body.model_dump(mode="json", by_alias=True),
             headers={"Idempotency-Key": f"refund-{booking_id}"},
         )
         if response.status_code == 404 and problem_code(response) == "PAYMENT_NOT_FOUND":
             log.warning("booking %s has no payment to refund", booking_id)
             return Refund(None, Decimal("0.00"), "NONE")
         if response.status_code != 200:
-            raise _unexpected("payment", response)
-        body = response.json()
-        try:
-            return Refund(int(body["paymentId"]), Decimal(str(body["amount"])), body["status"])
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            raise BadGateway("payment service answered with an unexpected body") from exc
+            raise upstream_error(response, service="payment")
+        payment = parse_answer(response, Payment, service="payment")
+        return Refund(payment.payment_id, payment.amount, payment.status)
 
 
 class AuthClient:
@@ -264,29 +187,13 @@ class AuthClient:
         return name.strip()[:100] if isinstance(name, str) and name.strip() else None
 
 
-@dataclass
-class Clients:
-    flights: FlightClient
-    seats: SeatClient
-    payments: PaymentClient
-    auth: AuthClient
-    _http: tuple[ServiceClient, ...] = ()
+class Clients(ServiceClients):
+    """The services the booking service calls (`state.transports`, name -> transport, may
+    route them in-process)."""
 
-    async def aclose(self) -> None:
-        for http in self._http:
-            await http.aclose()
-
-
-def build_clients(state: Any) -> Clients:
-    """The clients from the settings; `state.transports` (name -> transport) may override."""
-    flights = service_client(state, "flight-search")
-    seats = service_client(state, "seat")
-    payments = service_client(state, "payment")
-    auth = service_client(state, "auth")
-    return Clients(
-        flights=FlightClient(flights),
-        seats=SeatClient(seats),
-        payments=PaymentClient(payments),
-        auth=AuthClient(auth),
-        _http=(flights, seats, payments, auth),
-    )
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.flights = FlightClient(self.connect("flight-search"))
+        self.seats = SeatClient(self.connect("seat"))
+        self.payments = PaymentClient(self.connect("payment"))
+        self.auth = AuthClient(self.connect("auth"))

@@ -44,14 +44,11 @@ from booking_service.models import (
     Segment,
     outbox,
 )
-from booking_service.schemas import BookingOut
-from booking_service.service import (
-    event_payload,
-    load_graph,
-    lock_booking,
-    lock_with_graph,
-)
+from booking_service.schemas import booking_event, confirmed_event
+from booking_service.service import load_graph, lock_booking, lock_with_graph
 from shared import clock
+from shared.contracts.bookings import BookingCancelled, BookingExpired
+from shared.contracts.flights import FlightCancelled as FlightCancelledEvent
 from shared.db import autocommit
 from shared.events import Event, publish
 from shared.money import fmt
@@ -78,19 +75,13 @@ async def _expire(session: AsyncSession, b: Booking, *, reason: str) -> None:
     b.status_reason = reason
     b.expired_at = now
     b.updated_at = now
-    await publish(session, outbox, type="booking.expired", payload=event_payload(b))
+    await publish(session, outbox, booking_event(BookingExpired, b))
 
 
-def _unpaid(b: Booking) -> dict[str, object]:
+def _unpaid(b: Booking) -> BookingCancelled:
     """`booking.cancelled` of a booking that was never paid (any charge is refunded by the
     payment service, which says so in its own `payment.refunded`)."""
-    return event_payload(b, refundedAmount="0.00", wasPaid=False)
-
-
-def confirmed_payload(b: Booking) -> dict[str, object]:
-    """`booking.confirmed` also carries the booking as GET /internal/bookings/{id} shows it
-    (`booking`), so the ticket service issues the ticket without asking for it."""
-    return event_payload(b, booking=BookingOut.of(b).model_dump(mode="json", by_alias=True))
+    return booking_event(BookingCancelled, b, refunded_amount=Decimal("0.00"), was_paid=False)
 
 
 def _cancel(b: Booking, *, reason: str) -> None:
@@ -244,7 +235,7 @@ async def confirm_booking(
             raise PaymentMismatch("Another payment is running for this booking")
         if b.cancel_requested_at is not None:
             _cancel(b, reason=b.cancel_reason or USER_CANCELLED)
-            await publish(session, outbox, type="booking.cancelled", payload=_unpaid(b))
+            await publish(session, outbox, _unpaid(b))
             to_release = [s.hold_id for s in b.segments]
             failure = BookingNotPayable(
                 "The booking was cancelled before it could be confirmed",
@@ -281,7 +272,7 @@ async def _sell(
         to_release = [s.hold_id for s in b.segments if s not in sold]
         if isinstance(exc, FlightCancelled):
             _cancel(b, reason=FLIGHT_CANCELLED)
-            await publish(session, outbox, type="booking.cancelled", payload=_unpaid(b))
+            await publish(session, outbox, _unpaid(b))
             return to_release, FlightCancelled(exc.detail, bookingStatus=CANCELLED)
         if isinstance(exc, SeatAlreadySold):
             await _expire(session, b, reason=f"SEAT_ALREADY_SOLD: {exc.detail}")
@@ -294,7 +285,7 @@ async def _sell(
     b.payment_id = payment_id
     b.confirmed_at = now
     b.updated_at = now
-    await publish(session, outbox, type="booking.confirmed", payload=confirmed_payload(b))
+    await publish(session, outbox, confirmed_event(b))
     return [], None
 
 
@@ -366,12 +357,7 @@ async def drive_cancellation(
                 return b  # the payment's outcome decides (its confirm sees the cancellation)
             _cancel(b, reason=reason)
             to_release = [s.hold_id for s in b.segments]
-            await publish(
-                session,
-                outbox,
-                type="booking.cancelled",
-                payload=_unpaid(b),
-            )
+            await publish(session, outbox, _unpaid(b))
         else:
             refund = await clients.payments.refund(booking_id=b.id, reason=reason)
             for seg in b.segments:
@@ -380,17 +366,14 @@ async def drive_cancellation(
                 )
             _cancel(b, reason=reason)
             b.refunded_amount = refund.amount
-            await publish(
-                session,
-                outbox,
-                type="booking.cancelled",
-                payload=event_payload(
-                    b,
-                    refundedAmount=fmt(refund.amount),
-                    refundPaymentId=refund.payment_id,
-                    wasPaid=True,
-                ),
+            paid = booking_event(
+                BookingCancelled,
+                b,
+                refunded_amount=refund.amount,
+                was_paid=True,
+                refund_payment_id=refund.payment_id,
             )
+            await publish(session, outbox, paid)
     if to_release:
         await release_holds(clients, to_release)
     return b
@@ -401,7 +384,7 @@ async def on_flight_cancelled(event: Event, session: AsyncSession) -> None:
 
     Runs in the consumer's transaction (exactly once per event); the sweeper does the work.
     """
-    flight_id = int(event.payload["flightId"])
+    flight_id = FlightCancelledEvent.of(event).flight_id
     now = clock.utcnow()
     on_flight = select(Segment.booking_id).where(Segment.flight_id == flight_id)
     result = await session.execute(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking_service import lifecycle
 from booking_service.api import internal, router
-from booking_service.clients import build_clients
+from booking_service.clients import Clients
 from booking_service.config import BookingSettings, get_settings
 from booking_service.models import outbox, processed_events
 from shared.app import create_app
@@ -29,7 +29,7 @@ def build_app(settings: BookingSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
-        state.clients = build_clients(state)
+        state.clients = Clients(state)
         sessionmaker = state.db.sessionmaker
 
         async def sweep() -> object:

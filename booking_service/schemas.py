@@ -1,7 +1,6 @@
 """Request and response bodies of the booking service (camelCase in JSON)."""
 
-from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     ConfigDict,
@@ -11,9 +10,22 @@ from pydantic import (
     model_validator,
 )
 
-from booking_service.models import Booking, Segment
+from booking_service.models import PENDING, Booking, Segment
+from shared.contracts.bookings import (
+    BookedSeat,
+    BookingConfirmed,
+    BookingDetails,
+    BookingEvent,
+    BookingState,
+    Fare,
+    FareAmounts,
+    InternalBooking,
+    Passenger,
+    SeatRef,
+)
+from shared.contracts.bookings import Segment as ContractSegment
 from shared.ids import BIGINT_MAX
-from shared.money import Amount, MoneyOut
+from shared.money import Amount
 from shared.schemas import CamelModel, RequestModel
 
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
@@ -74,130 +86,66 @@ class BookingCreate(RequestModel):
         return list(dict.fromkeys(ids))
 
 
-class FareOut(CamelModel):
-    """The booking's fare breakdown: its own columns, one to one."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    base: MoneyOut
-    taxes: MoneyOut
-    fees: MoneyOut
-    discount: MoneyOut
-    total: MoneyOut
-    currency: str
-
-
-class SeatOut(CamelModel):
-    flight_id: int
-    seat_number: str
-    cabin: str
-    fare: MoneyOut
-    tax: MoneyOut
-    passenger: str | None = None
-
-
-def seats_of(b: Booking) -> list[SeatOut]:
-    """Every booked seat, flight by flight, with the passenger in it (by position)."""
+def booking_fields(b: Booking) -> dict[str, Any]:
+    """A booking's fields as its contract (`BookingDetails`) names them (its graph loaded)."""
     names = [p.name for p in b.passengers]
-    return [
-        SeatOut(
-            flight_id=seg.flight_id,
-            seat_number=s.seat_number,
-            cabin=s.cabin,
-            fare=s.fare,
-            tax=s.tax,
-            passenger=names[s.position] if s.position < len(names) else None,
-        )
-        for seg in b.segments
-        for s in seg.seats
-    ]
+    return {
+        "id": b.id,
+        "reference": b.reference,
+        "user_id": b.user_id,
+        "status": b.status,
+        "status_reason": b.status_reason,
+        "flight_ids": b.flight_ids,
+        "seats": [  # every booked seat, flight by flight, with the passenger in it
+            BookedSeat(
+                flight_id=seg.flight_id,
+                seat_number=s.seat_number,
+                cabin=s.cabin,
+                fare=s.fare,
+                tax=s.tax,
+                passenger=names[s.position] if s.position < len(names) else None,
+            )
+            for seg in b.segments
+            for s in seg.seats
+        ],
+        "segments": [_segment(s) for s in b.segments],
+        "passengers": [Passenger(name=p.name, email=p.email, phone=p.phone) for p in b.passengers],
+        "fare": Fare.model_validate(b, from_attributes=True),
+        "amount_due": b.amount_due,
+        "currency": b.currency,
+        "discount_code": b.discount_code,
+        "expires_at": b.expires_at if b.status == PENDING else None,
+        "payment_id": b.payment_id,
+        "payment_in_progress": b.payment_in_progress,
+        "refunded_amount": b.refunded_amount,
+        "created_at": b.created_at,
+        "updated_at": b.updated_at,
+        "confirmed_at": b.confirmed_at,
+        "cancelled_at": b.cancelled_at,
+    }
 
 
-class SegmentOut(CamelModel):
-    flight_id: int
-    flight_number: str
-    airline: str
-    origin: str
-    destination: str
-    departure_time: datetime
-    arrival_time: datetime
-    cabin: str
-    seats: list[str]
-    hold_id: str
-
-    @classmethod
-    def of(cls, s: Segment) -> Self:
-        return cls(
-            flight_id=s.flight_id,
-            flight_number=s.flight_number,
-            airline=s.airline,
-            origin=s.origin,
-            destination=s.destination,
-            departure_time=s.departure_time,
-            arrival_time=s.arrival_time,
-            cabin=s.cabin,
-            seats=list(s.seat_numbers),
-            hold_id=s.hold_id,
-        )
+def _segment(s: Segment) -> ContractSegment:
+    return ContractSegment(
+        flight_id=s.flight_id,
+        flight_number=s.flight_number,
+        airline=s.airline,
+        origin=s.origin,
+        destination=s.destination,
+        departure_time=s.departure_time,
+        arrival_time=s.arrival_time,
+        cabin=s.cabin,
+        seats=list(s.seat_numbers),
+        hold_id=s.hold_id,
+    )
 
 
-class PassengerOut(CamelModel):
-    name: str
-    email: str | None = None
-    phone: str | None = None
-
-
-class BookingOut(CamelModel):
-    id: int
-    reference: str
-    user_id: int
-    status: str
-    status_reason: str | None
-    flight_ids: list[int]
-    seats: list[SeatOut]
-    segments: list[SegmentOut]
-    passengers: list[PassengerOut]
-    fare: FareOut
-    amount_due: MoneyOut
-    currency: str
-    discount_code: str | None
-    expires_at: datetime | None
-    payment_id: int | None
-    payment_in_progress: bool
-    refunded_amount: MoneyOut | None
-    created_at: datetime
-    updated_at: datetime
-    confirmed_at: datetime | None
-    cancelled_at: datetime | None
+class BookingOut(BookingDetails):
+    """A booking, as its traveller sees it."""
 
     @classmethod
-    def of(cls, b: Booking, **extra: Any) -> Self:
-        return cls(
-            id=b.id,
-            reference=b.reference,
-            user_id=b.user_id,
-            status=b.status,
-            status_reason=b.status_reason,
-            flight_ids=b.flight_ids,
-            seats=seats_of(b),
-            segments=[SegmentOut.of(s) for s in b.segments],
-            passengers=[
-                PassengerOut(name=p.name, email=p.email, phone=p.phone) for p in b.passengers
-            ],
-            fare=FareOut.model_validate(b),
-            amount_due=b.amount_due,
-            currency=b.currency,
-            discount_code=b.discount_code,
-            expires_at=b.expires_at if b.status == "PENDING" else None,
-            payment_id=b.payment_id,
-            payment_in_progress=b.payment_in_progress,
-            refunded_amount=b.refunded_amount,
-            created_at=b.created_at,
-            updated_at=b.updated_at,
-            confirmed_at=b.confirmed_at,
-            cancelled_at=b.cancelled_at,
-            **extra,
-        )
+    def of(cls, b: Booking) -> Self:
+        return cls(**booking_fields(b))
 
 
 class BookingPage(CamelModel):
@@ -205,77 +153,63 @@ class BookingPage(CamelModel):
     next_cursor: str | None
 
 
-# Internal calls (service token only) ---------------------------------------------------------
+# Internal calls (service token only): the contracts, built from a booking --------------------
 
 
-class InternalBookingOut(BookingOut):
-    """What the payment and discount services see: the booking plus its raw deadline."""
-
-    pending_expires_at: datetime
-
-
-def internal_view(b: Booking) -> InternalBookingOut:
-    return InternalBookingOut.of(b, pending_expires_at=b.expires_at)
+def internal_view(b: Booking) -> InternalBooking:
+    """What the payment, discount and ticket services read: the booking and its raw deadline."""
+    return InternalBooking(**booking_fields(b), pending_expires_at=b.expires_at)
 
 
-class BookingState(CamelModel):
-    """What the payment saga's steps answer: the booking's state, amount and deadline. Its
-    flights, seats and passengers are not loaded for these steps (see `InternalBookingOut`)."""
-
-    id: int
-    reference: str
-    user_id: int
-    status: str
-    status_reason: str | None
-    amount_due: MoneyOut
-    currency: str
-    discount_code: str | None
-    payment_id: int | None
-    payment_in_progress: bool
-    expires_at: datetime | None
-    pending_expires_at: datetime
-    updated_at: datetime
-    confirmed_at: datetime | None
-
-    @classmethod
-    def of(cls, b: Booking) -> Self:
-        return cls(
-            id=b.id,
-            reference=b.reference,
-            user_id=b.user_id,
-            status=b.status,
-            status_reason=b.status_reason,
-            amount_due=b.amount_due,
-            currency=b.currency,
-            discount_code=b.discount_code,
-            payment_id=b.payment_id,
-            payment_in_progress=b.payment_in_progress,
-            expires_at=b.expires_at if b.status == "PENDING" else None,
-            pending_expires_at=b.expires_at,
-            updated_at=b.updated_at,
-            confirmed_at=b.confirmed_at,
-        )
+def booking_state(b: Booking) -> BookingState:
+    """A saga step's answer: the booking's columns only (its graph need not be loaded)."""
+    return BookingState(
+        id=b.id,
+        reference=b.reference,
+        user_id=b.user_id,
+        status=b.status,
+        status_reason=b.status_reason,
+        amount_due=b.amount_due,
+        currency=b.currency,
+        discount_code=b.discount_code,
+        payment_id=b.payment_id,
+        payment_in_progress=b.payment_in_progress,
+        expires_at=b.expires_at if b.status == PENDING else None,
+        pending_expires_at=b.expires_at,
+        updated_at=b.updated_at,
+        confirmed_at=b.confirmed_at,
+    )
 
 
-class PaymentStart(RequestModel):
-    payment_id: Id
-    amount: Amount
-    user_id: Id
+E = TypeVar("E", bound=BookingEvent)
 
 
-class PaymentRef(RequestModel):
-    payment_id: Id
-    reason: Annotated[str, StringConstraints(max_length=200)] | None = None
+def booking_event(event: type[E], b: Booking, **extra: Any) -> E:
+    """The `booking.*` event `event` of the booking as it is now (its graph loaded); `extra`
+    are the event's own fields (`amount_before`, `was_paid`, ...)."""
+    return event(
+        booking_id=b.id,
+        reference=b.reference,
+        user_id=b.user_id,
+        status=b.status,
+        reason=b.status_reason,
+        flight_ids=b.flight_ids,
+        seats=[
+            SeatRef(flight_id=seg.flight_id, seat_number=n)
+            for seg in b.segments
+            for n in seg.seat_numbers
+        ],
+        passengers=[p.name for p in b.passengers],
+        fare=FareAmounts.model_validate(b, from_attributes=True),
+        amount_due=b.amount_due,
+        currency=b.currency,
+        discount_code=b.discount_code,
+        payment_id=b.payment_id,
+        **extra,
+    )
 
 
-class DiscountIn(RequestModel):
-    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-    discount: Amount
-
-
-class DiscountOut(CamelModel):
-    code: str
-    discount: MoneyOut
-    amount_before: MoneyOut
-    amount_after: MoneyOut
-    booking: BookingOut
+def confirmed_event(b: Booking) -> BookingConfirmed:
+    """`booking.confirmed` also carries the whole booking (`booking`), so the ticket service
+    issues the ticket without asking for it."""
+    return booking_event(BookingConfirmed, b, booking=BookingDetails(**booking_fields(b)))

@@ -8,7 +8,6 @@ import itertools
 import logging
 import secrets
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, InvalidRequestError
@@ -49,8 +48,9 @@ from booking_service.models import (
     Segment,
     outbox,
 )
-from booking_service.schemas import BookingCreate, PassengerIn
+from booking_service.schemas import BookingCreate, PassengerIn, booking_event
 from shared import clock
+from shared.contracts.bookings import BookingCreated, BookingRepriced
 from shared.db import autocommit
 from shared.errors import Forbidden
 from shared.events import publish
@@ -71,35 +71,6 @@ def constraint_of(exc: IntegrityError) -> str | None:
     """The name of the constraint a failed INSERT/UPDATE violated (asyncpg)."""
     cause = getattr(exc.orig, "__cause__", None)
     return getattr(cause, "constraint_name", None) or getattr(exc.orig, "constraint_name", None)
-
-
-def event_payload(b: Booking, **extra: Any) -> dict[str, Any]:
-    return {
-        "bookingId": b.id,
-        "reference": b.reference,
-        "userId": b.user_id,
-        "status": b.status,
-        "reason": b.status_reason,
-        "flightIds": b.flight_ids,
-        "seats": [
-            {"flightId": seg.flight_id, "seatNumber": n}
-            for seg in b.segments
-            for n in seg.seat_numbers
-        ],
-        "passengers": [p.name for p in b.passengers],
-        "fare": {
-            "base": fmt(b.base),
-            "taxes": fmt(b.taxes),
-            "fees": fmt(b.fees),
-            "discount": fmt(b.discount),
-            "total": fmt(b.total),
-        },
-        "amountDue": fmt(b.amount_due),
-        "currency": b.currency,
-        "discountCode": b.discount_code,
-        "paymentId": b.payment_id,
-        **extra,
-    }
 
 
 # Loading -------------------------------------------------------------------------------------
@@ -432,7 +403,7 @@ async def _insert_booking(
             if name == "uq_bookings_reference":
                 continue  # a PNR collision: draw another
             raise
-        await publish(session, outbox, type="booking.created", payload=event_payload(booking))
+        await publish(session, outbox, booking_event(BookingCreated, booking))
         await session.commit()
         return booking
     raise RuntimeError("could not draw a free booking reference")  # pragma: no cover
@@ -514,10 +485,5 @@ async def apply_discount(
         b.total = gross - discount
         b.amount_due = b.total
         b.updated_at = clock.utcnow()
-        await publish(
-            session,
-            outbox,
-            type="booking.repriced",
-            payload=event_payload(b, amountBefore=fmt(before)),
-        )
+        await publish(session, outbox, booking_event(BookingRepriced, b, amount_before=before))
     return b, before

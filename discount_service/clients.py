@@ -1,15 +1,11 @@
-"""The booking service, as the discount service sees it (its `/internal/bookings` routes).
+"""The booking service, as the discount service sees it (its `/internal/bookings` routes and
+their contracts, `shared.contracts.bookings`).
 
 Answers become values or this service's domain errors; anything unexpected becomes a 502.
 """
 
-import logging
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
-
-import httpx
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from discount_service.errors import (
     BookingNotFound,
@@ -18,37 +14,23 @@ from discount_service.errors import (
     DiscountTooLarge,
     PaymentInProgress,
 )
-from shared.errors import BadGateway, DomainError, problem_extra, upstream_problem
-from shared.http import ServiceClient, service_client
-from shared.money import Amount, fmt
-from shared.schemas import CamelModel
+from shared.contracts.bookings import DiscountRequest, InternalBooking, Repriced
+from shared.http import ServiceClient, ServiceClients
+from shared.money import fmt
+from shared.upstream import parse_answer, upstream_error
 
-log = logging.getLogger("discount.clients")
-
-M = TypeVar("M", bound=BaseModel)
-
-
-class Fare(CamelModel):
-    base: Amount
-    taxes: Amount
-    fees: Amount
-    discount: Amount
-    total: Amount
-    currency: str = "INR"
+# The booking service's refusals of a repricing, passed on with the same code.
+_REFUSALS = (
+    BookingNotFound,
+    BookingNotPending,
+    PaymentInProgress,
+    DiscountAlreadyApplied,
+    DiscountTooLarge,
+)
 
 
-class BookingView(CamelModel):
-    """The parts of a booking a discount needs."""
-
-    id: int
-    reference: str
-    user_id: int
-    status: str
-    fare: Fare
-    amount_due: Amount
-    currency: str = "INR"
-    discount_code: str | None = None
-    payment_in_progress: bool = False
+class BookingView(InternalBooking):
+    """The booking, with what a discount is worked out on."""
 
     @property
     def gross(self) -> Decimal:
@@ -57,74 +39,36 @@ class BookingView(CamelModel):
         return gross
 
 
-class Repriced(CamelModel):
-    code: str
-    discount: Amount
-    amount_before: Amount
-    amount_after: Amount
-    booking: BookingView
-
-
-# The booking service's refusals, passed on with the same code.
-_REFUSALS: dict[str, type[DomainError]] = {
-    "BOOKING_NOT_FOUND": BookingNotFound,
-    "BOOKING_NOT_PENDING": BookingNotPending,
-    "PAYMENT_IN_PROGRESS": PaymentInProgress,
-    "DISCOUNT_ALREADY_APPLIED": DiscountAlreadyApplied,
-    "DISCOUNT_TOO_LARGE": DiscountTooLarge,
-}
-
-
-def _parse(model: type[M], response: httpx.Response) -> M:
-    try:
-        return model.model_validate(response.json())
-    except (ValidationError, ValueError) as exc:
-        log.error("unexpected answer from the booking service: %s", exc)
-        raise BadGateway("booking service answered with an unexpected body") from exc
-
-
-@dataclass
 class BookingClient:
-    http: ServiceClient
+    def __init__(self, http: ServiceClient) -> None:
+        self.http = http
 
     async def get(self, booking_id: int) -> BookingView | None:
         response = await self.http.get(f"/internal/bookings/{booking_id}")
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise BadGateway(f"booking service answered {response.status_code}")
-        return _parse(BookingView, response)
+            raise upstream_error(response, service="booking")
+        return parse_answer(response, BookingView, service="booking")
 
     async def apply_discount(self, booking_id: int, *, code: str, discount: Decimal) -> Repriced:
         """Reprice the PENDING booking. Idempotent for the same code and amount (so retried)."""
         response = await self.http.post(
             f"/internal/bookings/{booking_id}/discount",
-            json={"code": code, "discount": fmt(discount)},
+            json=DiscountRequest(code=code, discount=discount).model_dump(
+                mode="json", by_alias=True
+            ),
             headers={"Idempotency-Key": f"discount-{booking_id}-{code}-{fmt(discount)}"},
         )
         if response.status_code == 200:
-            return _parse(Repriced, response)
-        problem = upstream_problem(response)
-        refusal = _REFUSALS.get(str(problem.get("code")))
-        if refusal is not None and 400 <= response.status_code < 500:
-            detail = str(problem.get("detail") or refusal.title)
-            raise refusal(detail, **problem_extra(problem))
-        raise BadGateway(
-            f"booking service answered {response.status_code}", upstreamCode=problem.get("code")
-        )
+            return parse_answer(response, Repriced, service="booking")
+        raise upstream_error(response, service="booking", refusals=_REFUSALS)
 
 
-@dataclass
-class Clients:
-    bookings: BookingClient
-    _http: tuple[ServiceClient, ...] = ()
+class Clients(ServiceClients):
+    """The services the discount service calls (`state.transports`, {"booking": transport},
+    may route them in-process)."""
 
-    async def aclose(self) -> None:
-        for http in self._http:
-            await http.aclose()
-
-
-def build_clients(state: Any) -> Clients:
-    """The clients from the settings; `state.transports` ({"booking": transport}) may override."""
-    booking = service_client(state, "booking")
-    return Clients(bookings=BookingClient(booking), _http=(booking,))
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.bookings = BookingClient(self.connect("booking"))

@@ -12,11 +12,16 @@ The booking is the truth about whether its discount counts; these keep the redem
 """
 
 import logging
-from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discount_service import service
+from shared.contracts.bookings import (
+    BookingCancelled,
+    BookingConfirmed,
+    BookingExpired,
+    BookingRepriced,
+)
 from shared.events import Event, Handler
 
 log = logging.getLogger("discount.consumers")
@@ -25,41 +30,40 @@ GROUP = "discount"
 
 
 async def on_expired(event: Event, session: AsyncSession) -> None:
-    await service.release(
-        session=session, booking_id=int(event.payload["bookingId"]), reason="booking expired"
-    )
+    expired = BookingExpired.of(event)
+    await service.release(session=session, booking_id=expired.booking_id, reason="booking expired")
 
 
 async def on_cancelled(event: Event, session: AsyncSession) -> None:
-    if event.payload.get("wasPaid") is True:
+    cancelled = BookingCancelled.of(event)
+    if cancelled.was_paid:
         return  # paid, then cancelled and refunded: the code was used
     await service.release(
-        session=session, booking_id=int(event.payload["bookingId"]), reason="booking cancelled"
+        session=session, booking_id=cancelled.booking_id, reason="booking cancelled"
     )
 
 
 async def on_confirmed(event: Event, session: AsyncSession) -> None:
-    code = event.payload.get("discountCode")
+    confirmed = BookingConfirmed.of(event)
     await service.release(
         session=session,
-        booking_id=int(event.payload["bookingId"]),
+        booking_id=confirmed.booking_id,
         reason="booking paid without the code",
-        only_if_code_is_not=code or "",
+        only_if_code_is_not=confirmed.discount_code or "",
     )
 
 
 async def on_repriced(event: Event, session: AsyncSession) -> None:
-    p = event.payload
-    code = p.get("discountCode")
-    if not code:
+    repriced = BookingRepriced.of(event)
+    if not repriced.discount_code:
         return
     await service.record_applied(
         session=session,
-        booking_id=int(p["bookingId"]),
-        user_id=int(p["userId"]),
-        code=str(code),
-        amount=Decimal(str((p.get("fare") or {}).get("discount", "0"))),
-        currency=str(p.get("currency") or "INR"),
+        booking_id=repriced.booking_id,
+        user_id=repriced.user_id,
+        code=repriced.discount_code,
+        amount=repriced.fare.discount,
+        currency=repriced.currency,
     )
 
 

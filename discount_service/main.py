@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from discount_service.api import router
-from discount_service.clients import build_clients
+from discount_service.clients import Clients
 from discount_service.config import DiscountSettings, get_settings
 from discount_service.consumers import GROUP, booking_event_handlers
 from discount_service.guesses import CodeGuesses
@@ -26,7 +26,7 @@ def build_app(settings: DiscountSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
-        state.clients = build_clients(state)
+        state.clients = Clients(state)
         state.code_guesses = CodeGuesses(
             state.redis,
             state.keys,

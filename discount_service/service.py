@@ -55,6 +55,7 @@ from discount_service.models import (
 )
 from discount_service.schemas import DiscountCodeCreate
 from shared import clock
+from shared.contracts.discounts import DiscountRedeemed, DiscountReleased
 from shared.errors import BadGateway, DomainError, GatewayTimeout, ServiceUnavailable
 from shared.events import publish
 from shared.money import fmt, quantize
@@ -304,8 +305,13 @@ async def reserve(*, session: AsyncSession, q: Quote, now: datetime | None = Non
         await publish(
             session,
             outbox,
-            type="discount.redeemed",
-            payload=_payload(q.code.code, q.booking.id, q.booking.user_id, q.discount, counted),
+            DiscountRedeemed(
+                code=q.code.code,
+                booking_id=q.booking.id,
+                user_id=q.booking.user_id,
+                discount=q.discount,
+                times_used=counted,
+            ),
         )
     return redemption_id
 
@@ -448,8 +454,13 @@ async def release(
     await publish(
         session,
         outbox,
-        type="discount.released",
-        payload={**_payload(code or "", booking_id, row.user_id, row.amount), "reason": reason},
+        DiscountReleased(
+            code=code or "",
+            booking_id=booking_id,
+            user_id=row.user_id,
+            discount=row.amount,
+            reason=reason,
+        ),
     )
     log.info("booking %s: discount %s released (%s)", booking_id, code, reason)
     return True
@@ -501,20 +512,6 @@ async def record_applied(
     )
     log.warning("booking %s: recorded discount %s found on the booking", booking_id, code)
     return True
-
-
-def _payload(
-    code: str, booking_id: int, user_id: int, amount: Decimal, times_used: int | None = None
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "code": code,
-        "bookingId": booking_id,
-        "userId": user_id,
-        "discount": fmt(amount),
-    }
-    if times_used is not None:
-        payload["timesUsed"] = times_used
-    return payload
 
 
 # Admin ----------------------------------------------------------------------------------------

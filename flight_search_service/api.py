@@ -13,14 +13,12 @@ from flight_search_service.errors import InvalidSearch
 from flight_search_service.itineraries import SortKey
 from flight_search_service.schemas import (
     AirportList,
-    CabinName,
     FlightCreate,
-    FlightDocument,
-    FlightDocuments,
     FlightOut,
     SearchResponse,
 )
 from shared import clock
+from shared.contracts.flights import CabinName, FlightDocument, FlightDocuments
 from shared.db import ReadSessionDep, SessionDep
 from shared.ids import BIGINT_MAX
 from shared.openapi import problems
@@ -225,10 +223,10 @@ async def cancel_flight(
 @internal.get("/flights/{flight_id}", response_model=FlightDocument, summary="One flight")
 async def internal_flight(
     flight_id: FlightId, _service: FlightReader, session: ReadSessionDep, ctx: ContextDep
-) -> dict[str, Any]:
+) -> FlightDocument:
     record = await service.get_flight(session=session, flight_id=flight_id)
     await ctx.airports.ensure({record.flight.origin, record.flight.destination})
-    return service.internal_document(record.flight, record.aircraft, ctx.airports)
+    return service.internal_document(record.flight, record.aircraft, ctx.airports, FlightDocument)
 
 
 @internal.get("/flights", response_model=FlightDocuments, summary="Several flights")
@@ -237,7 +235,7 @@ async def internal_flights(
     session: ReadSessionDep,
     ctx: ContextDep,
     ids: Annotated[str, Query(description="Comma-separated flight ids, at most 200")],
-) -> dict[str, Any]:
+) -> FlightDocuments:
     try:
         wanted = [int(part) for part in ids.split(",") if part.strip()]
     except ValueError:
@@ -253,7 +251,10 @@ async def internal_flights(
         {r.flight.origin for r in records} | {r.flight.destination for r in records}
     )
     found = {r.flight.id for r in records}
-    return {
-        "flights": [service.internal_document(r.flight, r.aircraft, ctx.airports) for r in records],
-        "missing": [i for i in dict.fromkeys(wanted) if i not in found],
-    }
+    return FlightDocuments(
+        flights=[
+            service.internal_document(r.flight, r.aircraft, ctx.airports, FlightDocument)
+            for r in records
+        ],
+        missing=[i for i in dict.fromkeys(wanted) if i not in found],
+    )

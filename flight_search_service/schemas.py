@@ -1,8 +1,9 @@
-"""Request and response models (camelCase in JSON)."""
+"""Request and response models (camelCase in JSON); the internal routes' and the events' are
+contracts (`shared.contracts.flights`)."""
 
 import re
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pydantic import (
     AliasChoices,
@@ -12,11 +13,9 @@ from pydantic import (
     model_validator,
 )
 
+from shared.contracts.flights import Aircraft, CabinName, Fares, FlightStatus
 from shared.money import amount_within
 from shared.schemas import CamelModel, RequestModel
-
-CabinName = Literal["economy", "business"]
-
 
 # --- search (documents the JSON that search.py writes directly) ---------------------------
 
@@ -68,24 +67,6 @@ class SearchResponse(CamelModel):
 # --- flights --------------------------------------------------------------------------------
 
 
-class CabinLayout(CamelModel):
-    cabin: CabinName
-    first_row: int
-    last_row: int
-    letters: str
-
-
-class AircraftOut(CamelModel):
-    code: str
-    name: str
-    cabins: list[CabinLayout]
-
-
-class Fares(CamelModel):
-    economy: str
-    business: str | None
-
-
 class SeatsByCabin(CamelModel):
     economy: int
     business: int
@@ -104,39 +85,12 @@ class FlightOut(CamelModel):
     departure_time: str
     arrival_time: str
     duration_minutes: int
-    status: Literal["scheduled", "cancelled"]
-    aircraft: AircraftOut
+    status: FlightStatus
+    aircraft: Aircraft
     fares: Fares
     currency: str
     seats_available: int
     seats_by_cabin: SeatsByCabin
-
-
-class FlightDocument(CamelModel):
-    """A flight for other services (GET /internal/flights/{id}, `flight.created`)."""
-
-    flight_id: int
-    flight_number: str
-    airline: str
-    airline_code: str
-    origin: str
-    destination: str
-    departure_time: str = Field(description="UTC, ISO 8601")
-    arrival_time: str = Field(description="UTC, ISO 8601")
-    departure_time_local: str
-    arrival_time_local: str
-    origin_time_zone: str
-    destination_time_zone: str
-    duration_minutes: int
-    status: Literal["scheduled", "cancelled"]
-    aircraft: AircraftOut
-    fares: Fares
-    currency: str
-
-
-class FlightDocuments(CamelModel):
-    flights: list[FlightDocument]
-    missing: list[int]
 
 
 # A seat's fare: above 0 and at most 10 lakh INR, so that a booking's total (up to 9 seats on

@@ -1,12 +1,11 @@
 """The flight catalog: flights, their documents, creation, cancellation, availability."""
 
 import logging
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from redis.exceptions import RedisError
 from sqlalchemy import Row, Table, bindparam, func, insert, select, update
@@ -36,57 +35,65 @@ from flight_search_service.schedule import (
     block_minutes,
     haversine_km,
 )
+from shared.contracts.flights import (
+    Aircraft,
+    CabinLayout,
+    Fares,
+    FlightCancelled,
+    FlightCreated,
+    FlightDocument,
+    FlightStatus,
+)
 from shared.errors import ServiceUnavailable
-from shared.events import publish
-from shared.logging import request_id_var
-from shared.money import CURRENCY, fmt
+from shared.events import publish, publish_many
+from shared.money import CURRENCY
 
 log = logging.getLogger("flight_search_service.service")
 
-FLIGHT_CREATED = "flight.created"
-FLIGHT_CANCELLED = "flight.cancelled"
+D = TypeVar("D", bound=FlightDocument)
 
 
 def _minutes(delta: timedelta) -> int:
     return int(delta.total_seconds() // 60)
 
 
-def _fares(flight: Flight | Row[Any]) -> dict[str, str | None]:
-    return {
-        "economy": fmt(flight.fare_economy),
-        "business": fmt(flight.fare_business) if flight.fare_business is not None else None,
-    }
+def _fares(flight: Flight | Row[Any]) -> Fares:
+    return Fares(economy=flight.fare_economy, business=flight.fare_business)
 
 
-def _aircraft_doc(aircraft: AircraftType) -> dict[str, Any]:
-    return {"code": aircraft.code, "name": aircraft.name, "cabins": aircraft.cabins}
+def _aircraft_doc(aircraft: AircraftType) -> Aircraft:
+    cabins = [CabinLayout.model_validate(c) for c in aircraft.cabins]
+    return Aircraft(code=aircraft.code, name=aircraft.name, cabins=cabins)
 
 
 def internal_document(
-    flight: Flight | Row[Any], aircraft: AircraftType, airports: AirportDirectory
-) -> dict[str, Any]:
-    """The flight as other services see it (GET /internal/flights/{id}, flight.created):
-    UTC times, plus local times and zones for display."""
+    flight: Flight | Row[Any],
+    aircraft: AircraftType,
+    airports: AirportDirectory,
+    contract: type[D],
+) -> D:
+    """The flight as other services see it (`FlightDocument` for GET /internal/flights/{id},
+    `FlightCreated`): UTC times, plus local times and zones for display."""
     origin_tz, destination_tz = airports.tz_of(flight.origin), airports.tz_of(flight.destination)
-    return {
-        "flightId": flight.id,
-        "flightNumber": flight.flight_number,
-        "airline": flight.airline_name,
-        "airlineCode": flight.airline_code,
-        "origin": flight.origin,
-        "destination": flight.destination,
-        "departureTime": flight.departure_utc.isoformat(),
-        "arrivalTime": flight.arrival_utc.isoformat(),
-        "departureTimeLocal": flight.departure_utc.astimezone(origin_tz).isoformat(),
-        "arrivalTimeLocal": flight.arrival_utc.astimezone(destination_tz).isoformat(),
-        "originTimeZone": origin_tz.key,
-        "destinationTimeZone": destination_tz.key,
-        "durationMinutes": _minutes(flight.arrival_utc - flight.departure_utc),
-        "status": flight.status,
-        "aircraft": _aircraft_doc(aircraft),
-        "fares": _fares(flight),
-        "currency": CURRENCY,
-    }
+    return contract(
+        flight_id=flight.id,
+        flight_number=flight.flight_number,
+        airline=flight.airline_name,
+        airline_code=flight.airline_code,
+        origin=flight.origin,
+        destination=flight.destination,
+        departure_time=flight.departure_utc,
+        arrival_time=flight.arrival_utc,
+        departure_time_local=flight.departure_utc.astimezone(origin_tz),
+        arrival_time_local=flight.arrival_utc.astimezone(destination_tz),
+        origin_time_zone=origin_tz.key,
+        destination_time_zone=destination_tz.key,
+        duration_minutes=_minutes(flight.arrival_utc - flight.departure_utc),
+        status=cast(FlightStatus, flight.status),  # the table's check constraint
+        aircraft=_aircraft_doc(aircraft),
+        fares=_fares(flight),
+        currency=CURRENCY,
+    )
 
 
 def public_document(
@@ -158,24 +165,6 @@ async def get_flights(*, session: AsyncSession, flight_ids: Sequence[int]) -> li
     return [by_id[i] for i in dict.fromkeys(flight_ids) if i in by_id]
 
 
-async def _publish_many(
-    session: AsyncSession, *, type: str, payloads: Iterable[Mapping[str, Any]]
-) -> int:
-    """Outbox rows for many events at once (the seed writes thousands)."""
-    rows = [
-        {
-            "event_id": uuid.uuid4(),
-            "type": type,
-            "payload": dict(p),
-            "request_id": request_id_var.get(),
-        }
-        for p in payloads
-    ]
-    for i in range(0, len(rows), 1000):
-        await session.execute(insert(outbox), rows[i : i + 1000])
-    return len(rows)
-
-
 async def insert_flights(
     *,
     session: AsyncSession,
@@ -214,13 +203,14 @@ async def insert_flights(
                 for f in created
             ],
         )
-        if events:
-            await _publish_many(
+        if events:  # the seed writes thousands: one statement per chunk
+            await publish_many(
                 session,
-                type=FLIGHT_CREATED,
-                payloads=(
-                    internal_document(f, aircraft[f.aircraft_code], airports) for f in created
-                ),
+                outbox,
+                [
+                    internal_document(f, aircraft[f.aircraft_code], airports, FlightCreated)
+                    for f in created
+                ],
             )
         new_ids.extend(f.id for f in created)
     return new_ids
@@ -329,14 +319,13 @@ async def cancel_flight(
     await publish(
         session,
         outbox,
-        type=FLIGHT_CANCELLED,
-        payload={
-            "flightId": flight.id,
-            "flightNumber": flight.flight_number,
-            "departureTime": flight.departure_utc.isoformat(),
-            "origin": flight.origin,
-            "destination": flight.destination,
-        },
+        FlightCancelled(
+            flight_id=flight.id,
+            flight_number=flight.flight_number,
+            departure_time=flight.departure_utc,
+            origin=flight.origin,
+            destination=flight.destination,
+        ),
     )
     # Drop the cached answers before committing: the per-flight state written first makes any
     # answer computed from the not-yet-cancelled row refuse to be cached. If Redis cannot be

@@ -1,10 +1,12 @@
 """The events the notification service turns into messages (consumer group "notification").
 
 booking.confirmed, booking.cancelled, booking.expired (booking service); payment.failed,
-payment.refunded (payment service); ticket.issued (ticket service); flight.cancelled (flight
-search; a payload without a user is skipped: the bookings on the flight get their own
-booking.cancelled). Each event queues one email and one SMS, exactly once: the consumer records
-the event id with the notifications in one transaction, and (event_id, channel) is unique.
+payment.refunded (payment service); ticket.issued (ticket service). A flight's cancellation
+reaches its travellers as each booking's own booking.cancelled (reason FLIGHT_CANCELLED). Each
+event is read with its contract (`shared.contracts.parse_event`; one
+this code cannot read fails, and is retried and then dead-lettered like any failing event) and
+queues one email and one SMS, exactly once: the consumer records the event id with the
+notifications in one transaction, and (event_id, channel) is unique.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from notification_service import service
 from notification_service.models import processed_events
 from notification_service.templates import TEMPLATES
+from shared.contracts import parse_event
 from shared.events import Event, EventConsumer, Handler
 from shared.redis import Keys
 
@@ -29,7 +32,8 @@ def handlers(*, on_queued: Callable[[], object] | None = None) -> dict[str, Hand
     an event that queued notifications (to wake the dispatcher)."""
 
     async def handle(event: Event, session: AsyncSession) -> None:
-        queued = await service.record_event(session=session, event=event)
+        contract = parse_event(event)
+        queued = await service.record_event(session=session, event_id=event.id, event=contract)
         if queued and on_queued is not None:
             asyncio.get_running_loop().call_later(0.05, on_queued)  # after the commit
 

@@ -8,6 +8,7 @@ transaction, or counts a failed attempt (`failed` after `max_attempts`).
 """
 
 import logging
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -27,8 +28,14 @@ from notification_service.models import (
 from notification_service.send_quota import SendQuota
 from notification_service.sender import Sender
 from shared import clock
+from shared.contracts.events import EventPayload
+from shared.contracts.notifications import (
+    NotificationFailed,
+    NotificationOutcome,
+    NotificationSent,
+)
 from shared.errors import NotFound
-from shared.events import Event, publish_many
+from shared.events import publish_many
 from shared.security import Principal, ensure_self_or_admin
 
 log = logging.getLogger("notification.service")
@@ -48,22 +55,25 @@ _QUEUE = (
 )
 
 
-async def record_event(*, session: AsyncSession, event: Event) -> list[int]:
-    """Queue the event's email and SMS (in the caller's transaction); the ids newly queued.
+async def record_event(
+    *, session: AsyncSession, event_id: uuid.UUID, event: EventPayload
+) -> list[int]:
+    """Queue the email and SMS of an event (`event_id`, its parsed contract `event`) in the
+    caller's transaction; the ids newly queued.
 
-    Nothing for an event without a template or without a user in its payload; nothing new for
-    an event already recorded.
+    Nothing for an event without a template or naming no user; nothing new for an event
+    already recorded.
     """
-    rendered = templates.render(event.type, event.payload)
+    rendered = templates.render(event)
     if rendered is None:
-        log.info("%s %s: nobody to notify", event.type, event.id)
+        log.info("%s %s: nobody to notify", event.type, event_id)
         return []
     rows = [
         {
             "user_id": rendered.user_id,
             "channel": draft.channel,
             "event_type": event.type,
-            "event_id": event.id,
+            "event_id": event_id,
             "booking_id": rendered.booking_id,
             "reference": rendered.reference,
             "subject": draft.subject,
@@ -144,7 +154,7 @@ async def _deliver_rows(
 ) -> int:
     """Hand each (locked) row to the sender and record the outcome, in the open transaction."""
     sent = 0
-    outcomes: list[tuple[str, dict[str, object]]] = []
+    outcomes: list[NotificationOutcome] = []
     for n in rows:
         n.attempts += 1
         try:
@@ -153,14 +163,14 @@ async def _deliver_rows(
             n.last_error = f"{type(exc).__name__}: {exc}"[:200]
             if n.attempts >= max_attempts:
                 n.status = FAILED
-                outcomes.append(("notification.failed", _payload(n)))
+                outcomes.append(_outcome(NotificationFailed, n))
                 log.warning("notification %s failed after %s attempts", n.id, n.attempts)
             continue
         n.status = SENT
         n.sent_at = clock.utcnow()
         n.last_error = None
         sent += 1
-        outcomes.append(("notification.sent", _payload(n)))
+        outcomes.append(_outcome(NotificationSent, n))
     await publish_many(session, outbox, outcomes)  # one insert for the whole batch
     return sent
 
@@ -184,17 +194,17 @@ async def deliver_pending(
             return total
 
 
-def _payload(n: Notification) -> dict[str, object]:
-    return {
-        "notificationId": n.id,
-        "userId": n.user_id,
-        "channel": n.channel,
-        "event": n.event_type,
-        "eventId": str(n.event_id) if n.event_id else None,
-        "bookingId": n.booking_id,
-        "status": n.status,
-        "attempts": n.attempts,
-    }
+def _outcome(contract: type[NotificationOutcome], n: Notification) -> NotificationOutcome:
+    return contract(
+        notification_id=n.id,
+        user_id=n.user_id,
+        channel=n.channel,
+        event=n.event_type,
+        event_id=n.event_id,
+        booking_id=n.booking_id,
+        status=n.status,
+        attempts=n.attempts,
+    )
 
 
 # Reading --------------------------------------------------------------------------------------

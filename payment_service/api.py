@@ -11,10 +11,12 @@ from payment_service import refunds, saga, service
 from payment_service.card_gateway import CardGateway
 from payment_service.clients import Clients
 from payment_service.config import PaymentSettings
-from payment_service.schemas import BIGINT_MAX, PaymentList, PaymentOut, PayRequest, RefundRequest
+from payment_service.schemas import PaymentList, PaymentOut, PayRequest
+from shared.contracts.payments import Payment, RefundRequest
 from shared.db import SessionDep
 from shared.deps import from_state
 from shared.errors import PROBLEM_JSON
+from shared.ids import BIGINT_MAX
 from shared.openapi import problems
 from shared.security import CurrentUser
 from shared.service_identity import internal_caller
@@ -126,18 +128,27 @@ async def get_payment(payment_id: PaymentId, user: CurrentUser, session: Session
 # Internal: the booking service (service token only) -------------------------------------------
 
 
-@internal.post("/refund", summary="Refund a booking's payment in full (idempotent)")
+@internal.post(
+    "/refund",
+    summary="Refund a booking's payment in full (idempotent)",
+    responses=problems(
+        (404, "The booking has no payment to refund (PAYMENT_NOT_FOUND)"),
+        (409, "Its payment cannot be refunded (PAYMENT_NOT_REFUNDABLE)"),
+    ),
+)
 async def refund(
     body: RefundRequest, _caller: FromBooking, session: SessionDep, gateway: GatewayDep
-) -> PaymentOut:
+) -> Payment:
     payment = await refunds.refund_booking(
         session=session, gateway=gateway, booking_id=body.booking_id, reason=body.reason
     )
     return PaymentOut.of(payment)
 
 
-@internal.get("/{payment_id}")
-async def internal_get(
-    payment_id: PaymentId, _caller: FromBooking, session: SessionDep
-) -> PaymentOut:
+@internal.get(
+    "/{payment_id:id}",
+    summary="A payment (any user's)",
+    responses=problems((404, "No such payment (PAYMENT_NOT_FOUND)")),
+)
+async def internal_get(payment_id: PaymentId, _caller: FromBooking, session: SessionDep) -> Payment:
     return PaymentOut.of(await service.get_payment_internal(session=session, payment_id=payment_id))

@@ -1,7 +1,5 @@
 """The payment service's domain errors (each a stable `code` in the problem document)."""
 
-from typing import Any
-
 from shared import errors
 from shared.errors import Conflict, DomainError, NotFound, ServiceUnavailable, Unprocessable
 
@@ -49,15 +47,3 @@ class IdempotencyKeyReused(Unprocessable):
 
 class IdempotencyInProgress(Conflict):
     code, title = "IDEMPOTENCY_IN_PROGRESS", "A request with this Idempotency-Key is in progress"
-
-
-class Relayed(DomainError):
-    """Another service's problem answer, passed on with its status and code."""
-
-    def __init__(
-        self, *, status: int, code: str, title: str, detail: str, extra: dict[str, Any]
-    ) -> None:
-        super().__init__(detail, **extra)
-        self.status = status  # type: ignore[misc]
-        self.code = code  # type: ignore[misc]
-        self.title = title  # type: ignore[misc]

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from payment_service import recovery
 from payment_service.api import internal, router
 from payment_service.card_gateway import CardGateway
-from payment_service.clients import build_clients
+from payment_service.clients import Clients
 from payment_service.config import PaymentSettings, get_settings
 from payment_service.models import outbox
 from shared.app import create_app
@@ -26,7 +26,7 @@ def build_app(settings: PaymentSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
-        state.clients = build_clients(state)
+        state.clients = Clients(state)
         state.gateway = CardGateway(state.db.sessionmaker)
         # Idempotency-Key requests are compared by a hash keyed with this (derived once).
         state.idempotency_hash_key = state.service_identity.derived_secret("idempotency")

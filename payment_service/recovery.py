@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payment_service.card_gateway import CardGateway
 from payment_service.clients import Clients
-from payment_service.errors import Relayed
 from payment_service.models import (
     CHARGED,
     FAILED,
@@ -31,6 +30,7 @@ from payment_service.saga import complete, tell_booking_failed
 from payment_service.service import T, fail, mark_charged, never_deleted, read, settle
 from shared import clock
 from shared.db import autocommit
+from shared.upstream import Relayed
 
 log = logging.getLogger("payment.service")
 

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from payment_service.card_gateway import CardGateway
 from payment_service.errors import NotRefundable, PaymentNotFound
 from payment_service.models import CHARGED, REFUNDED, SUCCEEDED, Payment, PaymentRow, Refund, outbox
-from payment_service.service import T, event_payload
+from payment_service.service import T, payment_event
 from shared import clock
+from shared.contracts.payments import PaymentRefunded
 from shared.db import autocommit
 from shared.events import publish
 
@@ -67,9 +68,7 @@ async def refund_payment(
             created_at=now,
         )
     )
-    await publish(
-        session, outbox, type="payment.refunded", payload=event_payload(p, reason=reason[:200])
-    )
+    await publish(session, outbox, payment_event(PaymentRefunded, p, reason=reason[:200]))
     await session.commit()
     return p
 

@@ -46,17 +46,18 @@ from payment_service.errors import (
     PaymentAbandoned,
     PaymentDeclined,
     PaymentInProgress,
-    Relayed,
 )
 from payment_service.models import CHARGED, FAILED, PENDING, SUCCEEDED, PaymentRow
 from payment_service.refunds import refund_payment
 from payment_service.schemas import PaymentOut, PayRequest
 from payment_service.service import T, fail, mark_charged, move, never_deleted, settle
 from shared import clock
+from shared.contracts.payments import PaymentSucceeded
 from shared.db import autocommit
 from shared.errors import DomainError, Forbidden
 from shared.money import CURRENCY, fmt
 from shared.security import Principal
+from shared.upstream import Relayed
 
 log = logging.getLogger("payment.service")
 
@@ -380,7 +381,7 @@ async def complete(
         session,
         p,
         from_status=CHARGED,
-        event="payment.succeeded",
+        event=PaymentSucceeded,
         status=SUCCEEDED,
         settled=True,
         booking_status=booking.status,

@@ -1,14 +1,14 @@
 """Request and response bodies of the payment service (camelCase in JSON)."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator
 
 from payment_service.card_gateway import Card
 from payment_service.models import PaymentRow
+from shared.contracts.payments import Payment
 from shared.ids import BIGINT_MAX
-from shared.money import Amount, MoneyOut
+from shared.money import Amount
 from shared.schemas import CamelModel, RequestModel
 
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
@@ -73,21 +73,8 @@ class PayRequest(RequestModel):
     user_id: Id | None = None
 
 
-class PaymentOut(CamelModel):
-    payment_id: int
-    booking_id: int
-    reference: str | None
-    status: str
-    amount: MoneyOut
-    currency: str
-    card_last4: str | None
-    card_brand: str | None
-    decline_code: str | None
-    failure_code: str | None
-    booking_status: str | None
-    created_at: datetime
-    updated_at: datetime
-    refunded_at: datetime | None
+class PaymentOut(Payment):
+    """A payment as the payer sees it: the same as the booking service does (the contract)."""
 
     @classmethod
     def of(cls, p: PaymentRow) -> "PaymentOut":
@@ -111,8 +98,3 @@ class PaymentOut(CamelModel):
 
 class PaymentList(CamelModel):
     items: list[PaymentOut]
-
-
-class RefundRequest(RequestModel):
-    booking_id: Id
-    reason: Annotated[str, StringConstraints(max_length=200)] | None = None

@@ -12,8 +12,9 @@ statement, costs more CPU than the statement's round trip. Reads are one stateme
 no transaction around them.
 """
 
+from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,33 +23,42 @@ from sqlalchemy.sql import Executable
 from payment_service.errors import PaymentNotFound
 from payment_service.models import CHARGED, FAILED, PENDING, Payment, PaymentRow, outbox
 from shared import clock
+from shared.contracts.payments import PaymentEvent, PaymentFailed
 from shared.db import autocommit
 from shared.events import event_params, published
-from shared.money import fmt
 from shared.security import Principal
 
+E = TypeVar("E", bound=PaymentEvent)
 T = Payment.__table__
 _ONE = select(*T.c).where(T.c.id == bindparam("payment_id"))
 _SETTLE = update(T).where(T.c.id == bindparam("payment_id")).values(settled=True).returning(*T.c)
 
 
-def event_payload(p: PaymentRow, **extra: Any) -> dict[str, Any]:
-    """The body of every `payment.*` event."""
-    return {
-        "paymentId": p.id,
-        "bookingId": p.booking_id,
-        "reference": p.booking_reference,
-        "userId": p.user_id,
-        "status": p.status,
-        "amount": fmt(p.amount),
-        "currency": p.currency,
-        "cardLast4": p.card_last4,
-        "cardBrand": p.card_brand,
-        "declineCode": p.decline_code,
-        "failureCode": p.failure_code,
-        "bookingStatus": p.booking_status,
+def payment_event(
+    contract: type[E], p: PaymentRow, *, changes: Mapping[str, Any] | None = None, **extra: Any
+) -> E:
+    """The `payment.*` event `contract` of `p` with the column values `changes` applied (a step
+    records its event in the very UPDATE that makes them); `extra`: the contract's own fields."""
+    new = changes or {}
+
+    def column(name: str) -> Any:
+        return new[name] if name in new else getattr(p, name)
+
+    return contract(
+        payment_id=p.id,
+        booking_id=p.booking_id,
+        reference=column("booking_reference"),
+        user_id=p.user_id,
+        status=column("status"),
+        amount=column("amount"),
+        currency=column("currency"),
+        card_last4=column("card_last4"),
+        card_brand=column("card_brand"),
+        decline_code=column("decline_code"),
+        failure_code=column("failure_code"),
+        booking_status=column("booking_status"),
         **extra,
-    }
+    )
 
 
 def never_deleted(row: PaymentRow | None, payment_id: int) -> PaymentRow:
@@ -77,33 +87,23 @@ def _move_statement(keys: tuple[str, ...], with_event: bool) -> Executable:
     return select(cte, published(outbox, cte))
 
 
-_PAYLOAD_NAMES = {
-    "status": "status",
-    "booking_reference": "reference",
-    "currency": "currency",
-    "decline_code": "declineCode",
-    "failure_code": "failureCode",
-    "booking_status": "bookingStatus",
-}
-
-
 async def move(
     session: AsyncSession,
     payment: PaymentRow,
     *,
     from_status: str,
-    event: str | None = None,
+    event: type[PaymentEvent] | None = None,
     **values: Any,
 ) -> PaymentRow | None:
-    """Move `payment` from `from_status` (set `values`; record `event`), as one statement.
+    """Move `payment` from `from_status` (set `values`; record the `event` contract of the row
+    as moved), as one statement.
 
     Returns the row as it now is: moved, or as another step left it (None if deleted)."""
     stmt = _move_statement(tuple(sorted(values)), event is not None)
     params = {"payment_id": payment.id, "from_status": from_status}
     params.update((f"new_{k}", v) for k, v in values.items())
     if event is not None:
-        changes = {_PAYLOAD_NAMES[k]: v for k, v in values.items() if k in _PAYLOAD_NAMES}
-        params.update(event_params(event, {**event_payload(payment), **changes}))
+        params.update(event_params(payment_event(event, payment, changes=values)))
     async with autocommit(session):
         row = (await session.execute(stmt, params)).first()
         if row is None:
@@ -124,7 +124,7 @@ async def fail(
         session,
         payment,
         from_status=PENDING,
-        event="payment.failed",
+        event=PaymentFailed,
         status=FAILED,
         failure_code=failure_code,
         decline_code=decline_code,

@@ -1,12 +1,14 @@
 """Routes: parse, call the service layer, answer with a schema.
 
-The hot routes (seat map, hold, get hold, confirm) answer with JSON serialised straight from
-what the service layer returns, in the shape of their response model (which documents them):
-validating 600 `SeatRead` models per seat map cost more than everything else in it.
+The hot public routes (seat map, hold) answer with JSON serialised straight from what the
+service layer returns, in the shape of their response model (which documents them):
+validating 600 `SeatRead` models per seat map cost more than everything else in it. The
+internal routes answer with their contract (`shared.contracts.seats`), built here and
+serialised once (`_answer`), as the booking service parses it.
 """
 
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Path, Query, Response, status
 from pydantic_core import to_json
@@ -14,25 +16,23 @@ from pydantic_core import to_json
 from seat_service import holding, sales, seatmap, service
 from seat_service.holds import HoldStore
 from seat_service.layout import SeatLayout
-from seat_service.models import CONFIRMED
-from seat_service.schemas import (
+from seat_service.schemas import HoldRead, LockRequest, SeatMapRead
+from seat_service.state import Seats
+from shared.contracts.seats import (
     ConfirmRequest,
     HoldDetail,
     HoldList,
-    HoldRead,
-    LockRequest,
+    HoldStatus,
     SaleRead,
-    SeatMapRead,
     SoldSeatsRelease,
     SoldSeatsReleased,
-    booking_out,
 )
-from seat_service.state import Seats
 from shared.db import SessionDep
 from shared.deps import from_state
 from shared.events import OutboxRelay
 from shared.ids import BIGINT_MAX
 from shared.openapi import problems
+from shared.schemas import CamelModel
 from shared.security import CurrentUser, ensure_self_or_admin
 from shared.service_identity import internal_caller
 
@@ -62,15 +62,26 @@ def _hold_read(info: service.HoldInfo) -> dict[str, Any]:
     }
 
 
-def _hold_detail(info: service.HoldInfo) -> dict[str, Any]:
-    """A `HoldDetail`."""
-    return {
-        **_hold_read(info),
-        "userId": info.user_id,
-        "status": info.status,
-        "createdAt": info.created_at,
-        "bookingId": None if info.booking_id is None else booking_out(info.booking_id),
-    }
+def _answer(contract: CamelModel, status_code: int = 200) -> Response:
+    """A contract's JSON, as FastAPI would write it, without validating it a second time."""
+    return Response(
+        contract.model_dump_json(by_alias=True),
+        status_code=status_code,
+        media_type="application/json",
+    )
+
+
+def _hold_detail(info: service.HoldInfo) -> HoldDetail:
+    return HoldDetail(
+        hold_id=str(info.hold_id),
+        flight_id=info.flight_id,
+        seats=info.seats,
+        expires_at=info.expires_at,
+        user_id=info.user_id,
+        status=cast(HoldStatus, info.status),
+        created_at=info.created_at,
+        booking_id=info.booking_id,
+    )
 
 
 @lru_cache(maxsize=256)
@@ -191,7 +202,7 @@ async def read_hold(hold_id: str, caller: FromBooking, seats: SeatsDep) -> Respo
     info = await service.get_hold(
         db=seats.db, holds=seats.holds, hold_id=service.parse_hold_id(hold_id)
     )
-    return _json(_hold_detail(info))
+    return _answer(_hold_detail(info))
 
 
 @internal.get("/holds", response_model=HoldList, summary="A user's live holds on a flight")
@@ -204,7 +215,7 @@ async def list_holds(
     found = await service.live_holds_of(
         db=seats.db, holds=seats.holds, user_id=user_id, flight_id=flight_id
     )
-    return _json({"holds": [_hold_detail(h) for h in found]})
+    return _answer(HoldList(holds=[_hold_detail(h) for h in found]))
 
 
 @internal.post(
@@ -227,15 +238,14 @@ async def confirm_hold(
         pin_ms=round(seats.settings.hold_confirm_pin_seconds * 1000),
     )
     seats.relay.wake()
-    return _json(
-        {
-            "holdId": sale.hold_id,
-            "flightId": sale.flight_id,
-            "bookingId": booking_out(sale.booking_id),
-            "seats": sale.seats,
-            "status": CONFIRMED,
-            "soldAt": sale.sold_at,
-        }
+    return _answer(
+        SaleRead(
+            hold_id=str(sale.hold_id),
+            flight_id=sale.flight_id,
+            booking_id=sale.booking_id,
+            seats=sale.seats,
+            sold_at=sale.sold_at,
+        )
     )
 
 
@@ -249,7 +259,7 @@ async def release_hold(hold_id: str, caller: FromBooking, seats: SeatsDep) -> Re
     info = await holding.release_hold(
         db=seats.db, holds=seats.holds, hold_id=service.parse_hold_id(hold_id), user_id=None
     )
-    return _json(_hold_detail(info))
+    return _answer(_hold_detail(info))
 
 
 @internal.post(
@@ -274,12 +284,12 @@ async def release_sold_seats(
         booking_id=body.booking_id,
     )
     relay.wake()
-    availability = result.availability or {}
+    availability = result.availability
     return SoldSeatsReleased(
         flight_id=result.flight_id,
         booking_id=result.booking_id,
         released=result.released,
         not_released=result.not_released,
-        seats_available=availability.get("seatsAvailable"),
-        version=availability.get("version"),
+        seats_available=None if availability is None else availability.seats_available,
+        version=None if availability is None else availability.availability_version,
     )

@@ -10,9 +10,9 @@ script checks (see `holds.py`), and cancellation is final.
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -24,10 +24,12 @@ from seat_service.holds import HoldStore
 from seat_service.layout import SeatLayout, seat_layout
 from seat_service.models import Flight
 from seat_service.pg import connect
+from shared.contracts.flights import FlightCancelled, FlightCreated, FlightDocument
 from shared.db import Database
 from shared.errors import BadGateway
 from shared.events import BatchHandler, Event, Handler
 from shared.http import ServiceClient
+from shared.upstream import parse_answer, upstream_error
 
 log = logging.getLogger("seat_service.flights")
 
@@ -36,53 +38,31 @@ CANCELLED = "cancelled"
 _UPSERT_CHUNK = 500
 
 
-def _utc(value: Any) -> datetime:
-    moment = datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+def flight_values(document: FlightDocument) -> dict[str, Any]:
+    """A flight document (`flight.created`, GET /internal/flights/{id}) -> `flights` columns.
 
-
-def _status(value: Any) -> str:
-    status = str(value or "scheduled").strip().lower()
-    return CANCELLED if status == "canceled" else status
-
-
-def flight_values(document: Mapping[str, Any]) -> dict[str, Any]:
-    """A `flight.created` document (or GET /internal/flights/{id}) -> `flights` columns.
-
-    Raises ValueError/KeyError/TypeError when the document is not a usable flight."""
-    aircraft = dict(document["aircraft"])
-    layout = seat_layout(aircraft)
-    if layout.total == 0:
+    Raises ValueError when its aircraft has no seats or a layout that does not add up."""
+    layout = document.aircraft.model_dump(mode="json", by_alias=True)
+    seats = seat_layout(layout)
+    if seats.total == 0:
         raise ValueError("aircraft has no seats")
     return {
-        "flight_id": int(document["flightId"]),
-        "flight_number": str(document.get("flightNumber") or "")[:16],
-        "airline": document.get("airline"),
-        "origin": document.get("origin"),
-        "destination": document.get("destination"),
-        "departure_utc": _utc(document["departureTime"]),
-        "arrival_utc": _utc(document["arrivalTime"]) if document.get("arrivalTime") else None,
-        "status": _status(document.get("status")),
-        "layout": {
-            "code": aircraft.get("code"),
-            "name": aircraft.get("name"),
-            "cabins": [
-                {
-                    "cabin": str(c["cabin"]).lower(),
-                    "firstRow": int(c["firstRow"]),
-                    "lastRow": int(c["lastRow"]),
-                    "letters": str(c["letters"]).upper(),
-                }
-                for c in aircraft["cabins"]
-            ],
-        },
-        "capacity": dict(layout.capacity),
-        "total_seats": layout.total,
+        "flight_id": document.flight_id,
+        "flight_number": document.flight_number[:16],
+        "airline": document.airline,
+        "origin": document.origin,
+        "destination": document.destination,
+        "departure_utc": document.departure_time,
+        "arrival_utc": document.arrival_time,
+        "status": document.status,
+        "layout": layout,
+        "capacity": dict(seats.capacity),
+        "total_seats": seats.total,
     }
 
 
 async def upsert_flights(
-    *, session: AsyncSession, documents: Sequence[Mapping[str, Any]]
+    *, session: AsyncSession, documents: Sequence[FlightDocument]
 ) -> list[int]:
     """Insert or refresh flights from their documents, in the caller's transaction; the ids.
 
@@ -103,22 +83,23 @@ async def upsert_flights(
     return [row["flight_id"] for row in rows]
 
 
-async def upsert_flight(*, session: AsyncSession, document: Mapping[str, Any]) -> int:
+async def upsert_flight(*, session: AsyncSession, document: FlightDocument) -> int:
     """One flight (see `upsert_flights`), in the caller's transaction."""
     (flight_id,) = await upsert_flights(session=session, documents=[document])
     return flight_id
 
 
-async def mark_cancelled(*, session: AsyncSession, document: Mapping[str, Any]) -> int:
+async def mark_cancelled(*, session: AsyncSession, cancelled: FlightCancelled) -> int:
     """Record a cancellation (`flight.cancelled`); holds are refused from then on.
 
     A flight never seen is remembered as cancelled, with no seats, so a stale fetch later
     cannot bring it back."""
-    flight_id = int(document["flightId"])
     stmt = pg_insert(Flight).values(
-        flight_id=flight_id,
-        flight_number=str(document.get("flightNumber") or "")[:16],
-        departure_utc=_utc(document["departureTime"]),
+        flight_id=cancelled.flight_id,
+        flight_number=cancelled.flight_number[:16],
+        origin=cancelled.origin,
+        destination=cancelled.destination,
+        departure_utc=cancelled.departure_time,
         status=CANCELLED,
         layout={"code": None, "name": None, "cabins": []},
         capacity={},
@@ -130,23 +111,23 @@ async def mark_cancelled(*, session: AsyncSession, document: Mapping[str, Any]) 
             set_={"status": CANCELLED, "updated_at": func.now()},
         )
     )
-    return flight_id
+    return cancelled.flight_id
 
 
-async def fetch_flight_document(*, flights: ServiceClient, flight_id: int) -> dict[str, Any]:
-    """GET /internal/flights/{id} from the flight search service."""
+async def fetch_flight_document(*, flights: ServiceClient, flight_id: int) -> FlightDocument:
+    """GET /internal/flights/{id} from the flight search service: a usable flight, or why not."""
     response = await flights.get(f"/internal/flights/{flight_id}")
     if response.status_code == 404:
         raise FlightNotFound(f"Flight {flight_id} does not exist")
     if response.status_code != 200:
-        raise BadGateway(f"flight-search service answered {response.status_code}")
-    try:
-        document: dict[str, Any] = response.json()
-        flight_values(document)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadGateway("flight-search service sent an unusable flight") from exc
-    if int(document["flightId"]) != flight_id:
+        raise upstream_error(response, service="flight-search")
+    document = parse_answer(response, FlightDocument, service="flight-search")
+    if document.flight_id != flight_id:
         raise BadGateway("flight-search service sent another flight")
+    try:
+        flight_values(document)
+    except ValueError as exc:
+        raise BadGateway("flight-search service sent an unusable flight") from exc
     return document
 
 
@@ -254,20 +235,21 @@ class FlightDirectory:
 # flight.created events is handled in one transaction by `consumer.FlightEventConsumer`.
 def event_handlers(*, directory: FlightDirectory, holds: HoldStore) -> dict[str, Handler]:
     async def on_flight_cancelled(event: Event, session: AsyncSession) -> None:
-        flight_id = await mark_cancelled(session=session, document=event.payload)
+        flight_id = await mark_cancelled(session=session, cancelled=FlightCancelled.of(event))
         # Before the commit: if the commit fails the event comes again, and a cancellation
         # is final, so marking it early is never wrong.
         await holds.mark_cancelled(flight_id)
         directory.forget([flight_id])
 
-    return {"flight.cancelled": on_flight_cancelled}
+    return {FlightCancelled.type: on_flight_cancelled}
 
 
 def batch_handlers(*, directory: FlightDirectory) -> dict[str, BatchHandler]:
     """flight.created a run at a time: a seed leaves thousands of them, upserted in chunks."""
 
     async def on_flights_created(events: Sequence[Event], session: AsyncSession) -> None:
-        flight_ids = await upsert_flights(session=session, documents=[e.payload for e in events])
+        documents = [FlightCreated.of(e) for e in events]
+        flight_ids = await upsert_flights(session=session, documents=documents)
         directory.forget(flight_ids)
 
-    return {"flight.created": on_flights_created}
+    return {FlightCreated.type: on_flights_created}

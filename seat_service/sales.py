@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, update
@@ -33,23 +33,18 @@ from seat_service.errors import (
     HoldReleased,
     SeatAlreadySold,
 )
-from seat_service.events import (
-    AVAILABILITY_CHANGED,
-    AVAILABILITY_CHANGED_SQL,
-    SOLD_OUT,
-    SOLD_OUT_SQL,
-    availability_changed_payload,
-    sold_out_payload,
-)
+from seat_service.events import AVAILABILITY_CHANGED_SQL, SOLD_OUT_SQL, availability_changed
 from seat_service.flights import CANCELLED
 from seat_service.holds import HoldStore
 from seat_service.layout import normalise_seat, seat_layout
 from seat_service.models import CONFIRMED, EXPIRED, RELEASED, Flight, SoldSeat, outbox
 from seat_service.pg import connect, transaction
 from shared import clock
+from shared.contracts.flights import CabinName
+from shared.contracts.seats import AvailabilityChanged, SoldOut
 from shared.db import Database
 from shared.errors import ServiceUnavailable
-from shared.events import outbox_channel, publish
+from shared.events import outbox_channel, publish_many
 from shared.logging import request_id_var
 
 log = logging.getLogger("seat_service")
@@ -89,7 +84,8 @@ UPDATE seats.holds SET status = 'expired', ended_at = least(expires_at, $2) WHER
 # else happens: no row comes back and the caller voids the hold. Otherwise the hold is
 # confirmed, the version bumped, the counts taken (this statement's snapshot, which cannot miss
 # a sale: they all take the flight's lock, held here, plus the rows inserted here) and the
-# events written, one row back per event, each with its NOTIFY for the outbox relay.
+# events written (type and version from the contracts), one row back per event, each with its
+# NOTIFY for the outbox relay.
 # $1 flight, $2 hold, $3 booking, $4 now, $5 seats, $6 their cabins, $7 $8 event ids,
 # $9 request id, $10 NOTIFY channel.
 _SELL = f"""
@@ -120,11 +116,12 @@ WITH ins AS (
      FROM jsonb_each_text(f.capacity) AS c LEFT JOIN sold AS s ON s.cabin = c.key) AS by_cabin
   FROM flight AS f
 ), events AS (
-  INSERT INTO seats.outbox (event_id, type, payload, request_id)
-  SELECT $7::uuid, '{AVAILABILITY_CHANGED}', {AVAILABILITY_CHANGED_SQL}, $9::text
+  INSERT INTO seats.outbox (event_id, type, version, payload, request_id)
+  SELECT $7::uuid, '{AvailabilityChanged.type}', {AvailabilityChanged.version:d},
+    {AVAILABILITY_CHANGED_SQL}, $9::text
   FROM counted
   UNION ALL
-  SELECT $8::uuid, '{SOLD_OUT}', {SOLD_OUT_SQL}, $9::text
+  SELECT $8::uuid, '{SoldOut.type}', {SoldOut.version:d}, {SOLD_OUT_SQL}, $9::text
   FROM counted WHERE total_seats - seats_sold <= 0
   RETURNING id
 )
@@ -261,10 +258,10 @@ class SeatRelease:
     booking_id: str
     released: list[str]
     not_released: list[str]
-    availability: dict[str, Any] | None
+    availability: AvailabilityChanged | None
 
 
-async def _availability_changed(session: AsyncSession, flight_id: int) -> dict[str, Any]:
+async def _availability_changed(session: AsyncSession, flight_id: int) -> AvailabilityChanged:
     """Bump the flight's version and write the availability events (caller's transaction)."""
     flight_number, version, capacity, total = (
         await session.execute(
@@ -284,21 +281,23 @@ async def _availability_changed(session: AsyncSession, flight_id: int) -> dict[s
         ).all()
     )
     sold = sum(sold_by_cabin.values())
-    payload = availability_changed_payload(
+    # The capacity's cabins are the layout's, which came from the flight document's.
+    left = {cabin: n - sold_by_cabin.get(cabin, 0) for cabin, n in capacity.items()}
+    changed = availability_changed(
         flight_id=flight_id,
         flight_number=flight_number,
         total=total,
         sold=sold,
-        by_cabin={cabin: n - sold_by_cabin.get(cabin, 0) for cabin, n in capacity.items()},
+        by_cabin=cast(dict[CabinName, int], left),
         version=version,
     )
-    await publish(session, outbox, type=AVAILABILITY_CHANGED, payload=payload)
+    events: list[AvailabilityChanged | SoldOut] = [changed]
     if total - sold <= 0:
-        sold_out = sold_out_payload(
-            flight_id=flight_id, flight_number=flight_number, version=version
+        events.append(
+            SoldOut(flight_id=flight_id, flight_number=flight_number, availability_version=version)
         )
-        await publish(session, outbox, type=SOLD_OUT, payload=sold_out)
-    return payload
+    await publish_many(session, outbox, events)
+    return changed
 
 
 async def release_sold_seats(

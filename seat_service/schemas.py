@@ -1,44 +1,16 @@
-"""Request and response bodies (camelCase in JSON, snake_case in Python)."""
+"""Public request and response bodies (camelCase in JSON, snake_case in Python); the internal
+routes' are contracts (`shared.contracts.seats`)."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Literal
 from uuid import UUID
 
-from pydantic import (
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    model_validator,
-)
+from pydantic import ConfigDict, Field, model_validator
 
-from shared.ids import BIGINT_MAX
+from shared.contracts.seats import Id, SeatNumberIn
 from shared.schemas import CamelModel, RequestModel
 
-
-def _not_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("must be an integer, not a boolean")
-    return value
-
-
-# JSON `true` is not flight 1; "42" and 42.0 are 42. The bounds come before the validator:
-# after it, pydantic cannot put them in the JSON schema and writes a raw `ge`/`le` there.
-Id = Annotated[int, Field(ge=1, le=BIGINT_MAX), BeforeValidator(_not_bool)]
 FlightId = Id
-SeatNumberIn = Annotated[str, Field(min_length=1, max_length=8)]
-BookingId = Annotated[
-    Id | Annotated[str, Field(min_length=1, max_length=64)],
-    Field(union_mode="left_to_right"),
-]
-
-
-def booking_out(value: str) -> int | str:
-    return int(value) if value.isdigit() and len(value) < 19 else value
-
-
-# Booking ids are stored as text; integer ids go back out as integers.
-BookingOut = Annotated[str, PlainSerializer(booking_out)]
 
 
 class LockRequest(RequestModel):
@@ -83,17 +55,6 @@ class HoldRead(CamelModel):
     expires_at: datetime
 
 
-class HoldDetail(HoldRead):
-    user_id: int
-    status: Literal["held", "confirmed", "released", "expired"]
-    created_at: datetime | None = None
-    booking_id: BookingOut | None = None
-
-
-class HoldList(CamelModel):
-    holds: list[HoldDetail]
-
-
 class SeatRead(CamelModel):
     seat_number: str
     cabin: str
@@ -120,30 +81,3 @@ class SeatMapRead(CamelModel):
     held: int
     sold: int
     by_cabin: dict[str, CabinCounts]
-
-
-class ConfirmRequest(RequestModel):
-    booking_id: BookingId
-
-
-class SaleRead(CamelModel):
-    hold_id: UUID
-    flight_id: int
-    booking_id: BookingOut
-    seats: list[str]
-    status: Literal["confirmed"] = "confirmed"
-    sold_at: datetime
-
-
-class SoldSeatsRelease(RequestModel):
-    seats: list[SeatNumberIn] = Field(min_length=1, max_length=100)
-    booking_id: BookingId
-
-
-class SoldSeatsReleased(CamelModel):
-    flight_id: int
-    booking_id: BookingOut
-    released: list[str]
-    not_released: list[str]
-    seats_available: int | None = None
-    version: int | None = None

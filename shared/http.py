@@ -246,3 +246,28 @@ def service_client(state: Any, name: str) -> ServiceClient:
         retries=settings.http_retries,
         transport=transports.get(name),
     )
+
+
+class ServiceClients:
+    """The base of a service's `Clients` (`app.state.clients`): a subclass makes each client
+    over `self.connect(name)`, and `aclose` closes every connection pool they opened.
+
+        class Clients(ServiceClients):
+            def __init__(self, state: Any) -> None:
+                super().__init__(state)
+                self.bookings = BookingClient(self.connect("booking"))
+    """
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+        self._opened: list[ServiceClient] = []
+
+    def connect(self, name: str) -> ServiceClient:
+        """A client of the service `name` (`service_client`), closed with the others."""
+        http = service_client(self._state, name)
+        self._opened.append(http)
+        return http
+
+    async def aclose(self) -> None:
+        for http in self._opened:
+            await http.aclose()

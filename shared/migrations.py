@@ -7,8 +7,8 @@ services' histories never touch each other.
 import asyncio
 import os
 
-from alembic import context
 import sqlalchemy as sa
+from alembic import context
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine

@@ -68,8 +68,9 @@ def upstream_error(
             extra = {k: v for k, v in problem_extra(problem).items() if k != "errors"}
             return Relayed(
                 status=status,
-                code=str(code or f"{service.upper().replace('-', '_')}_REFUSED"),
-                title=str(problem.get("title") or f"The {service} service refused"),
+                # No code of its own: the payment service has always said BOOKING_CONFLICT.
+                code=str(code or f"{service.upper().replace('-', '_')}_CONFLICT"),
+                title=str(problem.get("title") or f"{service.capitalize()} refused"),
                 detail=str(problem.get("detail") or f"{service} service answered {status}"),
                 extra=extra,
             )

@@ -18,7 +18,7 @@ from shared.background import running
 from shared.events import Event, consumer_for, relay_for
 from ticket_service import airports, service
 from ticket_service.api import router
-from ticket_service.clients import build_clients
+from ticket_service.clients import Clients
 from ticket_service.config import TicketSettings, get_settings
 from ticket_service.models import outbox, processed_events
 
@@ -30,7 +30,7 @@ def build_app(settings: TicketSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
         if getattr(state, "clients", None) is None:
-            state.clients = build_clients(state)
+            state.clients = Clients(state)
         clients = state.clients
         await to_thread.run_sync(airports.load)
 

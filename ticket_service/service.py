@@ -13,16 +13,16 @@ own transaction, the event handlers run in the consumer's.
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
+from shared.contracts.bookings import BookingCancelled, BookingConfirmed
+from shared.contracts.tickets import TicketIssued, TicketVoided
 from shared.db import autocommit
 from shared.events import Event, publish
-from shared.money import fmt
 from shared.security import Principal
 from ticket_service.clients import BookingClient, BookingView, booking_from_event
 from ticket_service.config import TicketSettings
@@ -86,20 +86,21 @@ async def _serials(session: AsyncSession, count: int) -> list[int]:
     return [int(v) for v in rows.scalars()]
 
 
-def issued_payload(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "ticketId": ticket.id,
-        "bookingId": ticket.booking_id,
-        "reference": ticket.reference,
-        "userId": ticket.user_id,
-        "ticketNumbers": [c.ticket_number for c in ticket.coupons],
-        "passengers": list(dict.fromkeys(c.passenger for c in ticket.coupons)),
-        "flightNumbers": list(dict.fromkeys(c.flight_number for c in ticket.coupons)),
-        "invoiceNumber": ticket.invoice.number,
-        "total": fmt(ticket.invoice.total),
-        "currency": ticket.currency,
-        "pdfUrl": pdf_path(ticket.id),
-    }
+def issued_event(ticket: Ticket) -> TicketIssued:
+    """`ticket.issued`: what the traveller is told (numbers, passengers, flights, invoice)."""
+    return TicketIssued(
+        ticket_id=ticket.id,
+        booking_id=ticket.booking_id,
+        reference=ticket.reference,
+        user_id=ticket.user_id,
+        ticket_numbers=[c.ticket_number for c in ticket.coupons],
+        passengers=list(dict.fromkeys(c.passenger for c in ticket.coupons)),
+        flight_numbers=list(dict.fromkeys(c.flight_number for c in ticket.coupons)),
+        invoice_number=ticket.invoice.number,
+        total=ticket.invoice.total,
+        currency=ticket.currency,
+        pdf_url=pdf_path(ticket.id),
+    )
 
 
 async def issue_ticket(
@@ -137,7 +138,7 @@ async def issue_ticket(
     )
     await session.flush()
     ticket = await _stored_ticket(session=session, booking_id=booking.id)
-    await publish(session, outbox, type="ticket.issued", payload=issued_payload(ticket))
+    await publish(session, outbox, issued_event(ticket))
     log.info("ticket %s issued for booking %s", ticket.id, booking.reference)
     return ticket, True
 
@@ -166,7 +167,7 @@ async def _insert_ticket(
             status=ISSUED,
             currency=booking.currency,
             issued_at=now,
-            snapshot=booking.raw or booking.model_dump(mode="json", by_alias=True),
+            snapshot=booking.model_dump(mode="json", by_alias=True),
         )
         .on_conflict_do_nothing(index_elements=[Ticket.booking_id])
         .returning(Ticket.id)
@@ -321,15 +322,14 @@ async def void_booking_ticket(
     await publish(
         session,
         outbox,
-        type="ticket.voided",
-        payload={
-            "ticketId": ticket.id,
-            "bookingId": ticket.booking_id,
-            "reference": ticket.reference,
-            "userId": ticket.user_id,
-            "ticketNumbers": [c.ticket_number for c in ticket.coupons],
-            "reason": reason,
-        },
+        TicketVoided(
+            ticket_id=ticket.id,
+            booking_id=ticket.booking_id,
+            reference=ticket.reference,
+            user_id=ticket.user_id,
+            ticket_numbers=[c.ticket_number for c in ticket.coupons],
+            reason=reason,
+        ),
     )
     log.info("ticket %s voided: booking %s cancelled", ticket.id, ticket.reference)
     return ticket
@@ -347,8 +347,9 @@ async def on_booking_confirmed(
     fetching the booking. A cancellation after the confirmation voids the ticket, or (handled
     first) keeps it from being issued.
     """
-    booking_id = int(event.payload["bookingId"])
-    booking = booking_from_event(event.payload)
+    confirmed = BookingConfirmed.of(event)
+    booking_id = confirmed.booking_id
+    booking = booking_from_event(confirmed)
     if booking is None:
         try:
             booking = await bookings.get_booking(booking_id)
@@ -366,9 +367,9 @@ async def on_booking_confirmed(
 
 async def on_booking_cancelled(event: Event, session: AsyncSession) -> None:
     """`booking.cancelled`: void the booking's ticket."""
-    reason = event.payload.get("reason")
+    cancelled = BookingCancelled.of(event)
     await void_booking_ticket(
         session=session,
-        booking_id=int(event.payload["bookingId"]),
-        reason=str(reason)[:200] if reason else "BOOKING_CANCELLED",
+        booking_id=cancelled.booking_id,
+        reason=cancelled.reason[:200] if cancelled.reason else "BOOKING_CANCELLED",
     )

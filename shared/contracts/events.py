@@ -26,13 +26,17 @@ class EventPayload(CamelModel):
     type: ClassVar[str] = ""
     version: ClassVar[int] = 1
 
-    def __init_subclass__(cls, type: str = "", version: int = 1, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls, type: str = "", version: int = 1, register: bool = True, **kwargs: Any
+    ) -> None:
+        """`register=False`: a contract outside `EVENTS` (a test's own event type)."""
         super().__init_subclass__(**kwargs)
         if type:
-            if type in EVENTS:
+            if register and type in EVENTS:
                 raise TypeError(f"event type {type!r} has two contracts")
             cls.type, cls.version = type, version
-            EVENTS[type] = cls
+            if register:
+                EVENTS[type] = cls
 
     def payload(self) -> dict[str, Any]:
         """The JSON the outbox stores and the stream carries (camelCase)."""

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.contracts.flights import FlightCancelled
 from shared.events import Event, stream_for
 from shared.redis import Keys
 from tests.booking_service.harness import cancel_flight, new_flight, run_out
@@ -133,12 +134,20 @@ async def test_a_repeated_flight_cancelled_event_does_no_work_twice(stack, new_u
     _, headers = new_user()
     flight_id = await new_flight()
     paid = await stack.paid(headers, flight_id, "13A")
+    cancelled = FlightCancelled(
+        flight_id=flight_id,
+        flight_number="QB1",
+        departure_time=datetime.now(UTC) + timedelta(days=3),
+        origin="DEL",
+        destination="BOM",
+    )
     event = Event(
         id=uuid.uuid4(),
-        type="flight.cancelled",
+        type=cancelled.type,
         source="flight-search",
         occurred_at=datetime.now(UTC),
-        payload={"flightId": flight_id},
+        payload=cancelled.payload(),
+        version=cancelled.version,
     )
     stream = stream_for(Keys(REDIS_PREFIX), event.type)
     redis = stack.booking_app.state.redis

@@ -1,5 +1,17 @@
 """The internal routes other services use: reading a booking, and repricing it (discounts)."""
 
+import uuid
+
+from shared.clock import utcnow
+from shared.contracts import parse_event
+from shared.contracts.bookings import (
+    BookingCancelled,
+    BookingConfirmed,
+    BookingCreated,
+    BookingState,
+    InternalBooking,
+)
+from shared.events import Event
 from tests import helpers
 from tests.booking_service.harness import new_flight
 from tests.helpers import SUCCESS_CARD, assert_problem
@@ -128,3 +140,46 @@ async def test_booking_confirmed_carries_the_booking(stack, new_user, service_he
     assert event.payload["seats"] == [
         {"flightId": booking["flightIds"][0], "seatNumber": n} for n in ("16A", "16B")
     ]
+
+
+async def test_what_the_booking_service_writes_parses_with_its_contracts(
+    stack, new_user, service_headers
+):
+    """Every `booking.*` event, and the internal answer, as the consumers read them."""
+    _, headers = new_user()
+    unpaid = await stack.booked(headers, await new_flight(), "17A")
+    paid = await stack.paid(headers, await new_flight(), "17B")
+    for b in (unpaid, paid):
+        r = await stack.bookings.post(f"/api/bookings/{b['id']}/cancel", headers=headers)
+        assert r.status_code == 200, r.text
+    rows = await stack.sql(
+        "SELECT type, version, payload FROM bookings.outbox "
+        "WHERE (payload->>'bookingId')::bigint IN (:u, :p) ORDER BY id",
+        u=unpaid["id"],
+        p=paid["id"],
+    )
+    events = [
+        parse_event(Event(uuid.uuid4(), r.type, "booking", utcnow(), r.payload, version=r.version))
+        for r in rows
+    ]
+    assert [type(e) for e in events] == [
+        BookingCreated,
+        BookingCreated,
+        BookingConfirmed,
+        BookingCancelled,
+        BookingCancelled,
+    ]
+    cancelled = {
+        e.booking_id: (e, r.payload)
+        for e, r in zip(events, rows, strict=True)
+        if isinstance(e, BookingCancelled)
+    }
+    event, payload = cancelled[unpaid["id"]]
+    assert (event.was_paid, event.refunded_amount, event.reason) == (False, 0, "USER_CANCELLED")
+    assert "refundPaymentId" not in payload  # only a paid booking's says which refund
+    event, payload = cancelled[paid["id"]]
+    assert event.was_paid and payload["refundedAmount"] == paid["amountDue"]
+    assert event.refund_payment_id == paid["paymentId"]
+    r = await stack.bookings.get(f"/internal/bookings/{paid['id']}", headers=service_headers)
+    for contract in (InternalBooking, BookingState):  # the payment service reads the state
+        assert contract.model_validate(r.json()).id == paid["id"]

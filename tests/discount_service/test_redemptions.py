@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.contracts.discounts import DiscountRedeemed, DiscountReleased
 from tests.booking_service.harness import Stack, new_flight
 from tests.discount_service.conftest import Booked, Discounts, start_discount_app
 from tests.helpers import SUCCESS_CARD, assert_problem, eventually
@@ -220,3 +221,18 @@ async def test_release_happens_once_per_redemption(discounts: Discounts, booked:
             )
     assert results == [True, False]
     assert (await discounts.code(code["code"]))["timesUsed"] == 0
+    # One event each way, as their contracts read them.
+    rows = await discounts.sql(
+        "SELECT type, payload FROM discounts.outbox WHERE (payload->>'bookingId')::bigint = :b "
+        "ORDER BY id",
+        b=booking["id"],
+    )
+    assert [row.type for row in rows] == ["discount.redeemed", "discount.released"]
+    redeemed = DiscountRedeemed.model_validate(rows[0].payload)
+    released = DiscountReleased.model_validate(rows[1].payload)
+    assert (redeemed.code, redeemed.times_used) == (code["code"], 1)
+    assert (released.code, released.reason, released.discount) == (
+        code["code"],
+        "test",
+        redeemed.discount,
+    )

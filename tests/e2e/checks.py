@@ -6,12 +6,15 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import IST
+from tests.helpers import IST, SUCCESS_CARD
 
 _numbers = itertools.count(1)
 
 
-async def create_flight(gateway: httpx.AsyncClient, admin: dict[str, str], days: int) -> dict:
+async def create_flight(
+    gateway: httpx.AsyncClient, admin: dict[str, str], days: int, aircraft: str = "A320"
+) -> dict:
+    """A DEL-BOM flight `days` from now (an ATR72 has 72 economy seats and no business)."""
     departure = (datetime.now(UTC) + timedelta(days=days)).replace(
         hour=6, minute=30, second=0, microsecond=0
     )
@@ -23,7 +26,7 @@ async def create_flight(gateway: httpx.AsyncClient, admin: dict[str, str], days:
             "origin": "DEL",
             "destination": "BOM",
             "departureTime": departure.isoformat(),
-            "aircraft": "A320",
+            "aircraft": aircraft,
             "fares": {"economy": "4500.00", "business": "12000.00"},
         },
         headers=admin,
@@ -48,3 +51,31 @@ async def seats_available_in_search(
         if [s["flightId"] for s in itinerary["segments"]] == [flight["flightId"]]:
             return itinerary["seatsAvailable"]
     return None
+
+
+async def sell(
+    gateway: httpx.AsyncClient, headers: dict[str, str], flight_id: int, seats: list[str]
+) -> dict[str, Any]:
+    """Hold, book and pay for `seats` as one traveller; the booking as created."""
+    hold = await gateway.post(
+        "/api/seats/lock", json={"flightId": flight_id, "seatNumbers": seats}, headers=headers
+    )
+    assert hold.status_code == 201, hold.text
+    booking = await gateway.post(
+        "/api/bookings",
+        json={
+            "holdIds": [hold.json()["holdId"]],
+            "passengers": [{"name": f"Traveller {seat}"} for seat in seats],
+        },
+        headers=headers,
+    )
+    assert booking.status_code == 201, booking.text
+    b = booking.json()
+    paid = await gateway.post(
+        "/api/payments/pay",
+        json={"bookingId": b["id"], "amount": b["amountDue"], "card": SUCCESS_CARD},
+        headers=headers,
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["bookingStatus"] == "CONFIRMED"
+    return b

@@ -9,40 +9,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.e2e.checks import seats_available_in_search
+from tests.e2e.checks import seats_available_in_search, sell
 from tests.e2e.conftest import SignUp
-from tests.helpers import IST, SUCCESS_CARD, bearer, eventually
+from tests.helpers import IST, bearer, eventually
 
 pytestmark = pytest.mark.e2e
 
 _numbers = itertools.count(1)
-
-
-async def sell(
-    gateway: httpx.AsyncClient, headers: dict[str, str], flight_id: int, seats: list[str]
-) -> None:
-    """Hold, book and pay for `seats` as one traveller."""
-    hold = await gateway.post(
-        "/api/seats/lock", json={"flightId": flight_id, "seatNumbers": seats}, headers=headers
-    )
-    assert hold.status_code == 201, hold.text
-    booking = await gateway.post(
-        "/api/bookings",
-        json={
-            "holdIds": [hold.json()["holdId"]],
-            "passengers": [{"name": f"Traveller {seat}"} for seat in seats],
-        },
-        headers=headers,
-    )
-    assert booking.status_code == 201, booking.text
-    b = booking.json()
-    paid = await gateway.post(
-        "/api/payments/pay",
-        json={"bookingId": b["id"], "amount": b["amountDue"], "card": SUCCESS_CARD},
-        headers=headers,
-    )
-    assert paid.status_code == 201, paid.text
-    assert paid.json()["bookingStatus"] == "CONFIRMED"
 
 
 async def test_selling_every_seat_drains_availability_and_drops_the_flight_from_search(

@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shared import clock
+from shared.contracts import EventPayload
+from shared.contracts.seats import AvailabilityChanged, SoldOut
 from shared.events import Event, stream_for
 from tests.flight_search_service.conftest import at, far_day, flight
 
@@ -33,12 +35,31 @@ async def search(
     return response.headers["X-Cache"], {i["id"] for i in response.json()["itineraries"]}
 
 
-async def send_seat_event(app: FastAPI, type: str, payload: dict[str, Any]) -> None:
+async def send_seat_event(app: FastAPI, contract: EventPayload) -> None:
     """Put an event on the seat service's stream, as its outbox relay would."""
     event = Event(
-        id=uuid.uuid4(), type=type, source="seat", occurred_at=datetime.now(UTC), payload=payload
+        id=uuid.uuid4(),
+        type=contract.type,
+        source="seat",
+        occurred_at=datetime.now(UTC),
+        payload=contract.payload(),
+        version=contract.version,
     )
-    await app.state.redis.xadd(stream_for(app.state.keys, type), event.to_fields())
+    await app.state.redis.xadd(stream_for(app.state.keys, event.type), event.to_fields())
+
+
+def changed(flight_id: int, *, economy: int, business: int, version: int) -> AvailabilityChanged:
+    """`seats.availability_changed`: an A320 (176 seats) with these seats left."""
+    left = economy + business
+    return AvailabilityChanged(
+        flight_id=flight_id,
+        flight_number="ZZ1",
+        seats_available=left,
+        seats_total=176,
+        seats_sold=176 - left,
+        by_cabin={"economy": economy, "business": business},
+        availability_version=version,
+    )
 
 
 async def wait_for_seats(
@@ -129,13 +150,14 @@ async def test_sold_out_event_drops_the_answers_showing_the_flight(
     assert (await search(client, user, "HYD", "COK", day))[0] == "HIT"
     assert (await search(client, user, "HYD", "BLR", day))[0] == "MISS"
 
-    await send_seat_event(fs_app, "seats.sold_out", {"flightId": sold})
+    sold_out = SoldOut(flight_id=sold, flight_number="ZZ1", availability_version=1)
+    await send_seat_event(fs_app, sold_out)
     await wait_for_seats(client, user, sold, 0)
 
     assert await search(client, user, "HYD", "COK", day) == ("MISS", {f"{first}-{second}"})
     assert (await search(client, user, "HYD", "BLR", day))[0] == "HIT"  # not flushed
     # Another sold-out for it leaves answers that no longer show it alone.
-    await send_seat_event(fs_app, "seats.sold_out", {"flightId": sold})
+    await send_seat_event(fs_app, sold_out)
     assert (await search(client, user, "HYD", "COK", day))[0] == "HIT"
 
 
@@ -149,16 +171,7 @@ async def test_fewer_seats_than_an_answer_needed_drops_only_that_answer(
             "MISS",
             {str(fid)},
         )
-    await send_seat_event(
-        fs_app,
-        "seats.availability_changed",
-        {
-            "flightId": fid,
-            "seatsAvailable": 10,
-            "byCabin": {"economy": 2, "business": 8},
-            "version": 5,
-        },
-    )
+    await send_seat_event(fs_app, changed(fid, economy=2, business=8, version=5))
     await wait_for_seats(client, user, fid, 2)
     assert await search(client, user, "AMD", "JAI", day, passengers=1) == ("HIT", {str(fid)})
     assert await search(client, user, "AMD", "JAI", day, passengers=3) == ("MISS", set())
@@ -168,26 +181,8 @@ async def test_fewer_seats_than_an_answer_needed_drops_only_that_answer(
     }
 
     # An older version arriving late is ignored.
-    await send_seat_event(
-        fs_app,
-        "seats.availability_changed",
-        {
-            "flightId": fid,
-            "seatsAvailable": 50,
-            "byCabin": {"economy": 50, "business": 0},
-            "version": 4,
-        },
-    )
-    await send_seat_event(
-        fs_app,
-        "seats.availability_changed",
-        {
-            "flightId": fid,
-            "seatsAvailable": 9,
-            "byCabin": {"economy": 1, "business": 8},
-            "version": 6,
-        },
-    )
+    await send_seat_event(fs_app, changed(fid, economy=50, business=0, version=4))
+    await send_seat_event(fs_app, changed(fid, economy=1, business=8, version=6))
     await wait_for_seats(client, user, fid, 1)
     assert await search(client, user, "AMD", "JAI", day, passengers=2) == ("MISS", set())
 
@@ -205,13 +200,8 @@ async def test_seats_events_leaving_enough_seats_do_not_touch_the_cache(
     state = fs_app.state.search_cache._flight_state(fid)
 
     async def seats(economy: int, business: int, version: int) -> None:
-        payload = {
-            "flightId": fid,
-            "seatsAvailable": economy + business,
-            "byCabin": {"economy": economy, "business": business},
-            "version": version,
-        }
-        await send_seat_event(fs_app, "seats.availability_changed", payload)
+        event = changed(fid, economy=economy, business=business, version=version)
+        await send_seat_event(fs_app, event)
         await wait_for_seats(client, user, fid, economy)
 
     await seats(9, 8, 1)  # 9 economy seats and the whole business cabin: nothing to drop

@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from flight_search_service.models import Availability, outbox, processed_events
-from flight_search_service.schemas import FlightDocument, FlightDocuments, FlightOut
+from flight_search_service.schemas import FlightOut
+from shared.contracts.flights import FlightCancelled, FlightCreated, FlightDocument, FlightDocuments
+from shared.contracts.seats import AvailabilityChanged
 from shared.events import Event, stream_for
 from tests.flight_search_service.conftest import at, far_day, flight, new_flight
 from tests.helpers import assert_problem
@@ -22,13 +24,20 @@ pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 
 async def outbox_events(app: FastAPI, type: str, flight_id: int) -> list[dict[str, Any]]:
+    """The flight's outbox payloads of a type, each checked to be its contract's, exactly."""
     async with app.state.db.sessionmaker() as session:
         rows = await session.execute(
-            select(outbox.c.payload).where(
+            select(outbox.c.version, outbox.c.payload).where(
                 outbox.c.type == type, outbox.c.payload["flightId"].as_integer() == flight_id
             )
         )
-        return [r.payload for r in rows]
+    contract = {FlightCreated.type: FlightCreated, FlightCancelled.type: FlightCancelled}[type]
+    payloads = []
+    for version, payload in rows:
+        assert version == contract.version
+        assert contract.model_validate(payload).payload() == payload
+        payloads.append(payload)
+    return payloads
 
 
 async def test_admin_creates_a_flight_and_flight_created_is_published(
@@ -41,16 +50,15 @@ async def test_admin_creates_a_flight_and_flight_created_is_published(
     assert created.flight_number == body["flightNumber"] and created.status == "scheduled"
     assert created.departure_time == body["departureTime"]  # local at DEL, as given
     assert created.duration_minutes > 60  # from the great-circle distance
-    assert created.fares.economy == "4500.00" and created.fares.business == "12000.00"
+    assert r.json()["fares"] == {"economy": "4500.00", "business": "12000.00"}
     assert created.seats_by_cabin.economy == 168 and created.seats_by_cabin.business == 8
 
     (event,) = await outbox_events(fs_app, "flight.created", created.id)
-    doc = FlightDocument.model_validate(event)
+    doc = FlightCreated.model_validate(event)
     assert doc.flight_id == created.id and doc.origin == "DEL" and doc.destination == "GOI"
-    assert doc.departure_time.endswith("+00:00")  # UTC for other services
-    assert datetime.fromisoformat(doc.departure_time) == datetime.fromisoformat(
-        body["departureTime"]
-    )
+    assert event["departureTime"].endswith("+00:00")  # UTC for other services
+    assert doc.departure_time == datetime.fromisoformat(body["departureTime"])
+    assert event["departureTimeLocal"] == body["departureTime"]  # local at DEL, as given
     assert [c.model_dump(by_alias=True) for c in doc.aircraft.cabins] == [
         {"cabin": "business", "firstRow": 1, "lastRow": 2, "letters": "ACDF"},
         {"cabin": "economy", "firstRow": 3, "lastRow": 30, "letters": "ABCDEF"},
@@ -127,7 +135,9 @@ async def test_cancel_publishes_flight_cancelled_and_twice_is_409(
     r = await client.post(f"/api/flights/{fid}/cancel", headers=admin)
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     (event,) = await outbox_events(fs_app, "flight.cancelled", fid)
-    assert event["flightId"] == fid and event["flightNumber"].startswith("ZZ")
+    cancelled = FlightCancelled.model_validate(event)
+    assert cancelled.flight_id == fid and cancelled.flight_number.startswith("ZZ")
+    assert (cancelled.origin, cancelled.destination) == ("BOM", "GOI")
     assert datetime.fromisoformat(event["departureTime"]).utcoffset() == timedelta(0)
     assert_problem(
         await client.post(f"/api/flights/{fid}/cancel", headers=admin),
@@ -188,6 +198,8 @@ async def test_internal_flight_documents_need_a_service_token(
     r = await client.get(f"/internal/flights/{a}", headers=service_auth)
     assert r.status_code == 200, r.text
     doc = FlightDocument.model_validate(r.json())
+    assert doc.model_dump(mode="json", by_alias=True) == r.json()  # the contract, exactly
+    assert r.json()["departureTime"].endswith("+00:00")
     assert doc.flight_id == a and doc.aircraft.code == "A320" and doc.currency == "INR"
     assert r.json()["fares"]["economy"].count(".") == 1
     assert_problem(await client.get(f"/internal/flights/{a}", headers=user), 403)
@@ -211,17 +223,22 @@ async def test_redelivered_seat_event_is_handled_once(
 ) -> None:
     (fid,) = await insert([flight("LKO", "DEL", at(far_day(), "10:00", "LKO"))])
     consumer = fs_app.state.consumer
+    changed = AvailabilityChanged(
+        flight_id=fid,
+        flight_number="ZZ1",
+        seats_available=100,
+        seats_total=176,
+        seats_sold=76,
+        by_cabin={"economy": 92, "business": 8},
+        availability_version=3,
+    )
     event = Event(
         id=uuid.uuid4(),
-        type="seats.availability_changed",
+        type=changed.type,
         source="seat",
         occurred_at=datetime.now(UTC),
-        payload={
-            "flightId": fid,
-            "seatsAvailable": 100,
-            "byCabin": {"economy": 92, "business": 8},
-            "version": 3,
-        },
+        payload=changed.payload(),
+        version=changed.version,
     )
     stream = stream_for(fs_app.state.keys, event.type)
     # Handled directly twice, as a redelivery would be: the second does no work.

@@ -5,6 +5,7 @@
 - `waiting`: `eventually`;
 - `network`: `free_port`, `free_ports`;
 - `bodies`: `Chunks`, a chunked request body;
+- `source`: `parsed`, the production code as syntax trees;
 - `data`: shared values (`IST`, the test cards, `INSANE_AMOUNTS`, `unique_email`).
 
 Test modules import from here (or from a package's conftest/harness), never from another

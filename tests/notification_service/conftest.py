@@ -6,7 +6,8 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -18,12 +19,16 @@ from notification_service.config import NotificationSettings
 from notification_service.main import build_app
 from notification_service.models import Notification
 from notification_service.sender import MockSender
+from shared.contracts import EventPayload
+from shared.contracts.bookings import BookingEvent, FareAmounts, SeatRef
+from shared.contracts.tickets import TicketIssued
 from shared.events import Event, stream_for
 from tests.booking_service.harness import jwks_transport  # noqa: F401 (fixture)
 from tests.conftest import REDIS_PREFIX, app_client
 from tests.helpers import bearer
 
 _user_ids = itertools.count(81_001)
+B = TypeVar("B", bound=BookingEvent)
 
 
 class RecordingSender(MockSender):
@@ -46,13 +51,70 @@ class FailingSender:
         raise ConnectionError("SMTP relay unreachable")
 
 
-def make_event(type: str, event_id: uuid.UUID | None = None, **payload: Any) -> Event:
+def make_event(contract: EventPayload, event_id: uuid.UUID | None = None) -> Event:
+    """The event a producer writes for `contract` (its type, version and payload)."""
     return Event(
         id=event_id or uuid.uuid4(),
-        type=type,
+        type=contract.type,
         source="test",
         occurred_at=datetime.now(UTC),
-        payload=payload,
+        payload=contract.payload(),
+        version=contract.version,
+    )
+
+
+def raw_event(type: str, **payload: Any) -> Event:
+    """An event whose payload no contract vouches for (a producer's bug, say)."""
+    return Event(
+        id=uuid.uuid4(), type=type, source="test", occurred_at=datetime.now(UTC), payload=payload
+    )
+
+
+def booking_event(
+    contract: type[B], *, user_id: int, booking_id: int, reference: str, **extra: Any
+) -> B:
+    """A `booking.*` event of a one-seat booking (61001 12A, Asha Rao, INR 4674.00)."""
+    total = Decimal("4674.00")
+    return contract.model_validate(
+        {
+            "booking_id": booking_id,
+            "reference": reference,
+            "user_id": user_id,
+            "status": "CONFIRMED",
+            "flight_ids": [61001],
+            "seats": [SeatRef(flight_id=61001, seat_number="12A")],
+            "passengers": ["Asha Rao"],
+            "fare": FareAmounts(
+                base=Decimal("4400.00"),
+                taxes=Decimal("224.00"),
+                fees=Decimal("150.00"),
+                discount=Decimal("100.00"),
+                total=total,
+            ),
+            "amount_due": total,
+            "currency": "INR",
+            **extra,
+        }
+    )
+
+
+def ticket_issued(*, user_id: int, booking_id: int, **extra: Any) -> TicketIssued:
+    """A `ticket.issued` event of a one-passenger, one-flight ticket."""
+    return TicketIssued.model_validate(
+        {
+            "ticket_id": 31,
+            "booking_id": booking_id,
+            "reference": f"R{booking_id % 100000:05d}",
+            "user_id": user_id,
+            "ticket_numbers": ["0982345678901"],
+            "passengers": ["Asha Rao"],
+            "flight_numbers": ["AI101"],
+            "invoice_number": "FB/2026-27/000042",
+            "total": Decimal("4674.00"),
+            "currency": "INR",
+            "pdf_url": "/api/tickets/31/pdf",
+            **extra,
+        }
     )
 
 

@@ -1,8 +1,18 @@
 """POST /api/notifications/send (yourself; admins: anyone) and GET /api/notifications (mine)."""
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
 from notification_service import service
+from notification_service.models import outbox
+from notification_service.templates import render
+from shared.contracts.discounts import DiscountRedeemed
+from shared.contracts.flights import FlightCancelled
+from shared.contracts.notifications import NotificationFailed
 from tests.helpers import assert_problem, eventually
-from tests.notification_service.conftest import FailingSender, Notifications, make_event
+from tests.notification_service.conftest import FailingSender, Notifications, ticket_issued
 
 
 async def test_send_to_myself_is_202_and_delivered(notifications: Notifications) -> None:
@@ -141,6 +151,22 @@ async def test_failed_delivery_is_retried_then_marked_failed(
     assert (gave_up.status, gave_up.attempts) == ("failed", 1)
     assert gave_up.last_error == "ConnectionError: SMTP relay unreachable"
     assert failing.calls == 1
+    # Its `notification.failed`, as written, parses with the contract (the e2e contract test
+    # cannot see one: the mock sender never fails).
+    async with sessionmaker() as session:
+        written = (
+            await session.execute(
+                select(outbox.c.version, outbox.c.payload).where(
+                    outbox.c.type == NotificationFailed.type
+                )
+            )
+        ).all()
+    failed = [
+        NotificationFailed.model_validate(p) for v, p in written if v == NotificationFailed.version
+    ]
+    assert [(f.notification_id, f.status) for f in failed if f.notification_id == gave_up.id] == [
+        (gave_up.id, "failed")
+    ]
 
     # With attempts left, it stays queued and the service's dispatcher delivers it later.
     async with sessionmaker() as session:
@@ -166,10 +192,19 @@ async def test_failed_delivery_is_retried_then_marked_failed(
     assert notifications.sender.delivered[gave_up.id] == 0
 
 
-def test_templates_skip_events_without_a_user() -> None:
-    from notification_service.templates import render
-
-    assert render("flight.cancelled", {"flightId": 1, "flightNumber": "AI1"}) is None
-    assert render("seats.sold_out", {"flightId": 1, "userId": 5}) is None
-    rendered = render("ticket.issued", make_event("ticket.issued", userId=5).payload)
+def test_templates_skip_events_without_a_user_or_a_template() -> None:
+    flight = FlightCancelled(
+        flight_id=1,
+        flight_number="AI1",
+        origin="DEL",
+        destination="BOM",
+        departure_time=datetime(2030, 1, 5, 0, 30, tzinfo=UTC),
+    )
+    assert render(flight) is None  # no template: each booking on it is told on its own
+    redeemed = DiscountRedeemed(
+        code="FLY100", booking_id=1, user_id=5, discount=Decimal("100.00"), times_used=1
+    )
+    assert render(redeemed) is None  # a user, but no template
+    rendered = render(ticket_issued(user_id=5, booking_id=1))
     assert rendered is not None and [d.channel for d in rendered.drafts] == ["email", "sms"]
+    assert (rendered.user_id, rendered.booking_id, rendered.reference) == (5, 1, "R00001")

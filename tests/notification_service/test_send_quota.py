@@ -18,6 +18,7 @@ from tests.notification_service.conftest import (
     Notifications,
     RecordingSender,
     make_event,
+    ticket_issued,
 )
 
 LIMIT = NotificationSettings().notification_send_limit
@@ -80,7 +81,7 @@ async def test_event_notifications_are_never_throttled(notifications: Notificati
     for _ in range(LIMIT):
         assert (await send(notifications, headers)).status_code == 202
     assert (await send(notifications, headers)).status_code == 429
-    events = [make_event("ticket.issued", userId=user_id, bookingId=i) for i in range(1, 8)]
+    events = [make_event(ticket_issued(user_id=user_id, booking_id=i)) for i in range(1, 8)]
     for event in events:
         await notifications.publish(event)
 

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from shared.contracts.payments import Payment, PaymentRefunded, PaymentSucceeded, RefundRequest
+from shared.events import Event
 from tests import helpers
 from tests.booking_service.harness import new_flight
 from tests.conftest import REDIS_PREFIX
@@ -213,6 +215,14 @@ async def test_the_events_reach_the_streams(stack, new_user):
         )
 
     await eventually(both)
+    entries = await redis.xrange(f"{REDIS_PREFIX}events:payment")
+    events = [Event.from_fields(fields) for _, fields in entries]
+    succeeded = [
+        p
+        for p in (PaymentSucceeded.of(e) for e in events if e.type == PaymentSucceeded.type)
+        if p.booking_id == booking["id"]
+    ]
+    assert [(p.status, p.booking_status) for p in succeeded] == [("SUCCEEDED", "CONFIRMED")]
 
 
 async def test_the_booking_service_reads_a_payment(stack, new_user):
@@ -222,9 +232,50 @@ async def test_the_booking_service_reads_a_payment(stack, new_user):
         f"/internal/payments/{booking['paymentId']}",
         headers=helpers.service_headers("booking", "payment"),
     )
-    assert r.status_code == 200 and r.json()["status"] == "SUCCEEDED"
+    assert r.status_code == 200, r.text
+    payment = Payment.model_validate(r.json())
+    assert (payment.payment_id, payment.status) == (booking["paymentId"], "SUCCEEDED")
     problem(
         await stack.payments.get(f"/internal/payments/{booking['paymentId']}", headers=headers),
         403,
         "FORBIDDEN",
     )
+
+
+async def test_the_booking_service_refunds_a_booking_once(stack, new_user):
+    _, headers = new_user()
+    booking = await stack.paid(headers, await new_flight(), "23B")
+    service = helpers.service_headers("booking", "payment")
+    body = RefundRequest(booking_id=booking["id"], reason="USER_CANCELLED")
+    answers = [
+        await stack.payments.post(
+            "/internal/payments/refund",
+            json=body.model_dump(mode="json", by_alias=True),
+            headers=service,
+        )
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in answers] == [200, 200], answers[0].text
+    payment = Payment.model_validate(answers[0].json())
+    assert (payment.payment_id, payment.status, payment.booking_status) == (
+        booking["paymentId"],
+        "REFUNDED",
+        "CANCELLED",
+    )
+    assert answers[1].json() == answers[0].json()
+    rows = await stack.sql(
+        "SELECT payload FROM payments.outbox WHERE type = 'payment.refunded' "
+        "AND (payload->>'bookingId')::bigint = :b",
+        b=booking["id"],
+    )
+    assert len(rows) == 1
+    refunded = PaymentRefunded.model_validate(rows[0].payload)
+    assert (refunded.payment_id, refunded.amount, refunded.reason) == (
+        payment.payment_id,
+        payment.amount,
+        "USER_CANCELLED",
+    )
+    nothing = await stack.payments.post(
+        "/internal/payments/refund", json={"bookingId": 9_000_000_777}, headers=service
+    )
+    problem(nothing, 404, "PAYMENT_NOT_FOUND")

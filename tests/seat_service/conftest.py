@@ -6,7 +6,8 @@ import itertools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,14 @@ from fastapi import FastAPI, Header, HTTPException
 from seat_service.config import SeatSettings
 from seat_service.flights import upsert_flight
 from seat_service.main import build_app
+from shared.contracts.flights import (
+    Aircraft,
+    CabinLayout,
+    Fares,
+    FlightCreated,
+    FlightDocument,
+    FlightStatus,
+)
 from shared.security import InvalidToken
 from shared.service_identity import ServiceIdentity
 from tests import helpers
@@ -28,7 +37,7 @@ _flight_ids = itertools.count(900_000_001)
 _user_ids = itertools.count(5001)
 
 # Flights the stand-in flight search service knows, by id.
-catalog: dict[int, dict[str, Any]] = {}
+catalog: dict[int, FlightDocument] = {}
 
 
 def flight_document(
@@ -39,35 +48,38 @@ def flight_document(
     letters: str = "ABCDEF",
     business_letters: str = "ACDF",
     departs_in: timedelta = timedelta(days=3),
-    status: str = "scheduled",
-) -> dict[str, Any]:
-    """A `flight.created` payload (the flight search service's contract)."""
+    status: FlightStatus = "scheduled",
+) -> FlightCreated:
+    """A `flight.created` payload (the flight search service's contract, its document)."""
     flight_id = flight_id if flight_id is not None else next(_flight_ids)
     departure = datetime.now(UTC) + departs_in
-    cabins = []
-    if business_rows:
-        cabins.append(
-            {
-                "cabin": "business",
-                "firstRow": business_rows[0],
-                "lastRow": business_rows[1],
-                "letters": business_letters,
-            }
-        )
-    cabins.append({"cabin": "economy", "firstRow": rows[0], "lastRow": rows[1], "letters": letters})
-    return {
-        "flightId": flight_id,
-        "flightNumber": f"AI{flight_id}",
-        "airline": "Air India",
-        "origin": "DEL",
-        "destination": "BOM",
-        "departureTime": departure.isoformat(),
-        "arrivalTime": (departure + timedelta(hours=2)).isoformat(),
-        "status": status,
-        "aircraft": {"code": "A320", "name": "Airbus A320", "cabins": cabins},
-        "fares": {"economy": "4500.00", "business": "12000.00"},
-        "currency": "INR",
-    }
+    arrival = departure + timedelta(hours=2)
+    blocks = [("business", business_rows, business_letters)] if business_rows else []
+    blocks.append(("economy", rows, letters))
+    cabins = [
+        CabinLayout(cabin=cabin, first_row=first, last_row=last, letters=seat_letters)
+        for cabin, (first, last), seat_letters in blocks
+    ]
+    india = timezone(timedelta(hours=5, minutes=30))
+    return FlightCreated(
+        flight_id=flight_id,
+        flight_number=f"AI{flight_id}",
+        airline="Air India",
+        airline_code="AI",
+        origin="DEL",
+        destination="BOM",
+        departure_time=departure,
+        arrival_time=arrival,
+        departure_time_local=departure.astimezone(india),
+        arrival_time_local=arrival.astimezone(india),
+        origin_time_zone="Asia/Kolkata",
+        destination_time_zone="Asia/Kolkata",
+        duration_minutes=120,
+        status=status,
+        aircraft=Aircraft(code="A320", name="Airbus A320", cabins=cabins),
+        fares=Fares(economy=Decimal("4500.00"), business=Decimal("12000.00")),
+        currency="INR",
+    )
 
 
 def flight_search_stub() -> FastAPI:
@@ -88,7 +100,7 @@ def flight_search_stub() -> FastAPI:
             raise HTTPException(403, "service token required") from None
         if flight_id not in catalog:
             raise HTTPException(404, "no such flight")
-        return catalog[flight_id]
+        return catalog[flight_id].model_dump(mode="json", by_alias=True)
 
     return stub
 
@@ -163,7 +175,7 @@ def new_flight(app: FastAPI) -> Callable[..., Awaitable[int]]:
         document = flight_document(**kw)
         async with app.state.db.sessionmaker() as session, session.begin():
             await upsert_flight(session=session, document=document)
-        return document["flightId"]
+        return document.flight_id
 
     return make
 

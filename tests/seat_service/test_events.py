@@ -9,13 +9,36 @@ from sqlalchemy import text
 
 from seat_service.flights import read_flight_info
 from seat_service.models import Flight
+from shared.contracts.flights import FlightCancelled
 from shared.events import Event, stream_for
 from tests.seat_service.conftest import flight_document
 
 
-async def send(app, type_, payload):
-    event = Event(uuid.uuid4(), type_, "flight-search", datetime.now(UTC), payload)
-    await app.state.redis.xadd(stream_for(app.state.keys, type_), event.to_fields())
+def event_of(contract):
+    """The stream entry's event the flight search service's relay would write."""
+    return Event(
+        uuid.uuid4(),
+        contract.type,
+        "flight-search",
+        datetime.now(UTC),
+        contract.payload(),
+        version=contract.version,
+    )
+
+
+def cancelled_event(document):
+    return FlightCancelled(
+        flight_id=document.flight_id,
+        flight_number=document.flight_number,
+        departure_time=document.departure_time,
+        origin=document.origin,
+        destination=document.destination,
+    )
+
+
+async def send(app, contract):
+    event = event_of(contract)
+    await app.state.redis.xadd(stream_for(app.state.keys, event.type), event.to_fields())
     return event
 
 
@@ -34,8 +57,8 @@ async def flight_row(app, flight_id):
 
 async def test_flight_created_then_cancelled(app, client, new_user):
     document = flight_document(rows=(1, 3), letters="ABC")
-    flight_id = document["flightId"]
-    await send(app, "flight.created", document)
+    flight_id = document.flight_id
+    await send(app, document)
     flight = await wait_for(lambda: flight_row(app, flight_id))
     assert flight.total_seats == 9 and flight.capacity == {"economy": 9}
     _, headers = new_user()
@@ -44,15 +67,7 @@ async def test_flight_created_then_cancelled(app, client, new_user):
     )
     assert r.status_code == 201
 
-    await send(
-        app,
-        "flight.cancelled",
-        {
-            "flightId": flight_id,
-            "flightNumber": document["flightNumber"],
-            "departureTime": document["departureTime"],
-        },
-    )
+    await send(app, cancelled_event(document))
 
     async def cancelled():
         row = await flight_row(app, flight_id)
@@ -64,27 +79,20 @@ async def test_flight_created_then_cancelled(app, client, new_user):
     )
     assert (r.status_code, r.json()["code"]) == (409, "FLIGHT_CANCELLED")
     # A late or repeated flight.created cannot bring it back.
-    await send(app, "flight.created", document)
+    await send(app, document)
     await asyncio.sleep(0.5)
     assert (await flight_row(app, flight_id)).status == "cancelled"
 
 
 async def test_cancellation_of_an_unseen_flight_is_remembered(app, client, new_user):
     document = flight_document()
-    await send(
-        app,
-        "flight.cancelled",
-        {
-            "flightId": document["flightId"],
-            "flightNumber": "AI9",
-            "departureTime": document["departureTime"],
-        },
-    )
-    await wait_for(lambda: flight_row(app, document["flightId"]))
+    await send(app, cancelled_event(document))
+    row = await wait_for(lambda: flight_row(app, document.flight_id))
+    assert (row.status, row.origin, row.total_seats) == ("cancelled", "DEL", 0)
     _, headers = new_user()
     r = await client.post(
         "/api/seats/lock",
-        json={"flightId": document["flightId"], "seatNumber": "1A"},
+        json={"flightId": document.flight_id, "seatNumber": "1A"},
         headers=headers,
     )
     assert (r.status_code, r.json()["code"]) == (409, "FLIGHT_CANCELLED")
@@ -92,12 +100,12 @@ async def test_cancellation_of_an_unseen_flight_is_remembered(app, client, new_u
 
 async def test_a_repeated_event_is_handled_once(app):
     document = flight_document()
-    event = await send(app, "flight.created", document)
-    await wait_for(lambda: flight_row(app, document["flightId"]))
+    event = await send(app, document)
+    await wait_for(lambda: flight_row(app, document.flight_id))
     # The same event again (redelivery): recorded as processed, no error.
     await app.state.redis.xadd(stream_for(app.state.keys, "flight.created"), event.to_fields())
     await asyncio.sleep(0.3)
-    assert (await flight_row(app, document["flightId"])).flight_number == document["flightNumber"]
+    assert (await flight_row(app, document.flight_id)).flight_number == document.flight_number
 
 
 async def send_all(app, events):
@@ -106,10 +114,6 @@ async def send_all(app, events):
         for event in events:
             pipe.xadd(stream_for(app.state.keys, event.type), event.to_fields())
         return await pipe.execute()
-
-
-def created(document):
-    return Event(uuid.uuid4(), "flight.created", "flight-search", datetime.now(UTC), document)
 
 
 async def pending(app, message_ids):
@@ -123,10 +127,10 @@ async def pending(app, message_ids):
 
 async def test_a_backlog_of_flight_created_is_handled_once_each(app):
     documents = [flight_document(rows=(1, 2), letters="AB") for _ in range(40)]
-    renamed = {**documents[5], "flightNumber": "AI-LAST"}
-    events = [created(d) for d in documents]
+    renamed = documents[5].model_copy(update={"flight_number": "AI-LAST"})
+    events = [event_of(d) for d in documents]
     # The same event twice, and a later document for the same flight.
-    backlog = [*events, events[3], created(renamed)]
+    backlog = [*events, events[3], event_of(renamed)]
     message_ids = await send_all(app, backlog)
 
     async def stored():
@@ -135,14 +139,14 @@ async def test_a_backlog_of_flight_created_is_handled_once_each(app):
                 text(
                     "SELECT flight_id, flight_number FROM seats.flights WHERE flight_id = ANY(:ids)"
                 ),
-                {"ids": [d["flightId"] for d in documents]},
+                {"ids": [d.flight_id for d in documents]},
             )
             found = dict(rows.all())
         return found if len(found) == len(documents) else None
 
     found = await wait_for(stored)
-    assert found[renamed["flightId"]] == "AI-LAST"
-    assert found[documents[0]["flightId"]] == documents[0]["flightNumber"]
+    assert found[renamed.flight_id] == "AI-LAST"
+    assert found[documents[0].flight_id] == documents[0].flight_number
     async with app.state.db.engine.connect() as conn:
         processed = await conn.scalar(
             text("SELECT count(*) FROM seats.processed_events WHERE event_id = ANY(:ids)"),
@@ -159,18 +163,24 @@ async def _none_pending(app, message_ids):
 async def test_a_bad_event_in_a_batch_fails_alone(app):
     good = [flight_document(), flight_document()]
     bad = flight_document()
-    bad["aircraft"] = {"code": "X", "cabins": []}  # no seats: not a usable flight
-    first, broken, last = await send_all(app, [created(good[0]), created(bad), created(good[1])])
+    bad.aircraft.cabins.clear()  # no seats: not a usable flight (though a valid document)
+    unreadable = event_of(flight_document())
+    unreadable.payload["aircraft"] = {"code": "X", "cabins": []}  # not the contract
+    first, broken, garbled, last = await send_all(
+        app, [event_of(good[0]), event_of(bad), unreadable, event_of(good[1])]
+    )
     for document in good:
-        await wait_for(lambda d=document: flight_row(app, d["flightId"]))
-    await wait_for(lambda: _only_pending(app, [first, broken, last], broken))
-    assert await flight_row(app, bad["flightId"]) is None
+        await wait_for(lambda d=document: flight_row(app, d.flight_id))
+    await wait_for(lambda: _only_pending(app, [first, broken, garbled, last], {broken, garbled}))
+    assert await flight_row(app, bad.flight_id) is None
+    assert await flight_row(app, unreadable.payload["flightId"]) is None
     # Left pending, it would be retried, then dead-lettered; tidy up instead.
-    await app.state.redis.xack(stream_for(app.state.keys, "flight.created"), "seat", broken)
+    stream = stream_for(app.state.keys, "flight.created")
+    await app.state.redis.xack(stream, "seat", broken, garbled)
 
 
 async def _only_pending(app, message_ids, expected):
-    return await pending(app, message_ids) == {expected}
+    return await pending(app, message_ids) == expected
 
 
 async def test_a_cancellation_reaches_every_process_at_once(app, client, new_flight, new_user):
@@ -185,15 +195,14 @@ async def test_a_cancellation_reaches_every_process_at_once(app, client, new_fli
         )
 
     assert (await hold("1A")).status_code == 201
-    await send(
-        app,
-        "flight.cancelled",
-        {
-            "flightId": flight_id,
-            "flightNumber": stale.flight_number,
-            "departureTime": stale.departure_utc.isoformat(),
-        },
+    cancelled_flight = FlightCancelled(
+        flight_id=flight_id,
+        flight_number=stale.flight_number,
+        departure_time=stale.departure_utc,
+        origin="DEL",
+        destination="BOM",
     )
+    await send(app, cancelled_flight)
 
     async def cancelled():
         return (await flight_row(app, flight_id)).status == "cancelled"

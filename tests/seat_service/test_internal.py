@@ -3,12 +3,23 @@
 import asyncio
 import json
 import uuid
+from typing import get_args
 
 import pytest
 from sqlalchemy import select
 
+from seat_service.events import AVAILABILITY_CHANGED_SQL, SOLD_OUT_SQL
 from seat_service.holds import flight_tag
-from seat_service.models import Hold, SoldSeat, outbox
+from seat_service.models import HOLD_STATUSES, Hold, SoldSeat, outbox
+from seat_service.pg import connect
+from shared.contracts import EVENTS
+from shared.contracts.seats import (
+    AvailabilityChanged,
+    HoldDetail,
+    HoldStatus,
+    SaleRead,
+    SoldOut,
+)
 from tests.conftest import REDIS_PREFIX
 from tests.seat_service.conftest import flush_redis, sold_twice
 
@@ -30,13 +41,50 @@ async def confirm(client, service_headers, hold_id, booking_id):
 
 
 async def events(app, flight_id):
+    """The flight's outbox events, each read with its contract: the row's version is the
+    contract's, and the payload has exactly the contract's keys and values."""
     async with app.state.db.sessionmaker() as session:
         rows = await session.execute(
-            select(outbox.c.type, outbox.c.payload)
+            select(outbox.c.type, outbox.c.version, outbox.c.payload)
             .where(outbox.c.payload["flightId"].as_integer() == flight_id)
             .order_by(outbox.c.id)
         )
-        return [(t, p) for t, p in rows]
+    sent = []
+    for type_, version, payload in rows:
+        contract = EVENTS[type_]
+        assert version == contract.version
+        event = contract.model_validate(payload)
+        assert event.payload() == payload
+        sent.append((type_, event))
+    return sent
+
+
+def test_the_hold_statuses_are_the_contracts():
+    assert set(get_args(HoldStatus)) == set(HOLD_STATUSES)
+
+
+async def test_the_sale_builds_the_contracts_payloads_in_sql(app):
+    """The SQL a sale writes its events with (`events.py`) makes the contracts' JSON."""
+    sql = f"""
+    SELECT {AVAILABILITY_CHANGED_SQL} AS changed, {SOLD_OUT_SQL} AS sold_out
+    FROM (VALUES ('AI7', 3::bigint, 12, 12, '{{"economy": 0, "business": 0}}'::jsonb))
+      AS t(flight_number, version, total_seats, seats_sold, by_cabin)
+    """  # noqa: S608 (constants)
+    async with connect(app.state.db) as conn:
+        row = await conn.fetchrow(sql, 42)
+    changed, sold_out = row["changed"], row["sold_out"]  # jsonb: decoded by the pool
+    assert AvailabilityChanged.model_validate(changed).payload() == changed
+    assert changed == {
+        "flightId": 42,
+        "flightNumber": "AI7",
+        "seatsAvailable": 0,
+        "seatsTotal": 12,
+        "seatsSold": 12,
+        "byCabin": {"economy": 0, "business": 0},
+        "version": 3,
+    }
+    assert SoldOut.model_validate(sold_out).payload() == sold_out
+    assert sold_out == {"flightId": 42, "flightNumber": "AI7", "version": 3}
 
 
 @pytest.mark.parametrize(
@@ -71,6 +119,7 @@ async def test_read_a_hold(client, new_flight, new_user, service_headers):
     assert body["seats"] == ["2A", "2B"]
     assert body["status"] == "held"
     assert body["expiresAt"] == h["expiresAt"]
+    assert HoldDetail.model_validate(body).model_dump(mode="json", by_alias=True) == body
     r = await client.get(
         f"/internal/holds?userId={user_id}&flightId={flight_id}", headers=service_headers
     )
@@ -97,6 +146,7 @@ async def test_confirm_sells_the_seats_once_and_is_idempotent(
     )
     assert sorted(sale["seats"]) == ["1A", "1B"]
     assert all(r.json() == sale for r in replies)
+    assert SaleRead.model_validate(sale).model_dump(mode="json", by_alias=True) == sale
     # Another booking cannot take the same hold.
     r = await confirm(client, service_headers, h["holdId"], 78)
     assert (r.status_code, r.json()["code"]) == (409, "HOLD_ALREADY_CONFIRMED")
@@ -120,7 +170,7 @@ async def test_confirm_sells_the_seats_once_and_is_idempotent(
     # One availability event per sale.
     sent = await events(app, flight_id)
     assert [t for t, _ in sent] == ["seats.availability_changed"]
-    assert sent[0][1]["seatsAvailable"] == 2 and sent[0][1]["byCabin"] == {"economy": 2}
+    assert sent[0][1].seats_available == 2 and sent[0][1].by_cabin == {"economy": 2}
 
 
 async def test_selling_the_last_seat_announces_sold_out_and_cancellation_undoes_it(
@@ -141,10 +191,12 @@ async def test_selling_the_last_seat_announces_sold_out_and_cancellation_undoes_
         "seats.availability_changed",
         "seats.sold_out",
     ]
-    first, second = sent[0][1], sent[1][1]
-    assert first["seatsAvailable"] == 1 and first["byCabin"] == {"economy": 1, "business": 0}
-    assert second["seatsAvailable"] == 0 and second["version"] == first["version"] + 1
-    assert sent[2][1]["flightId"] == flight_id
+    first, second, sold_out = (event for _, event in sent)
+    assert first.seats_available == 1 and first.by_cabin == {"economy": 1, "business": 0}
+    assert second.seats_available == 0
+    assert second.availability_version == first.availability_version + 1
+    assert sold_out.flight_id == flight_id
+    assert sold_out.availability_version == second.availability_version
 
     # Cancellation of booking 501: only its seats go back, once.
     release = {"seats": ["1A", "2A", "1B"], "bookingId": "501"}
@@ -154,12 +206,14 @@ async def test_selling_the_last_seat_announces_sold_out_and_cancellation_undoes_
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["released"] == ["1A", "2A"] and body["notReleased"] == ["1B"]
-    assert body["seatsAvailable"] == 2 and body["version"] == second["version"] + 1
+    assert body["seatsAvailable"] == 2 and body["version"] == second.availability_version + 1
     r = await client.post(
         f"/internal/flights/{flight_id}/seats/release", json=release, headers=service_headers
     )
     assert r.json()["released"] == [] and r.json()["version"] is None
-    assert [t for t, _ in await events(app, flight_id)][-1] == "seats.availability_changed"
+    (*_, (type_, released)) = await events(app, flight_id)
+    assert type_ == "seats.availability_changed"
+    assert released.seats_available == 2 and released.by_cabin == {"economy": 1, "business": 1}
     # The seats can be held again.
     _, carol = new_user()
     await hold(client, carol, flight_id, "1A")

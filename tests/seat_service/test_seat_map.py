@@ -53,15 +53,15 @@ async def test_unknown_flight_is_404(client, new_user):
 
 async def test_flight_not_seen_yet_is_fetched_from_flight_search(client, new_user):
     document = flight_document(rows=(1, 2), letters="AB")
-    catalog[document["flightId"]] = document
+    catalog[document.flight_id] = document
     _, headers = new_user()
-    r = await client.get(f"/api/seats/{document['flightId']}", headers=headers)
+    r = await client.get(f"/api/seats/{document.flight_id}", headers=headers)
     assert r.status_code == 200, r.text
     assert [s["seatNumber"] for s in r.json()["seats"]] == ["1A", "1B", "2A", "2B"]
     # Stored: holds work too.
     r = await client.post(
         "/api/seats/lock",
-        json={"flightId": document["flightId"], "seatNumber": "A2"},
+        json={"flightId": document.flight_id, "seatNumber": "A2"},
         headers=headers,
     )
     assert r.status_code == 201, r.text

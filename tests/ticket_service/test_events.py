@@ -8,6 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from pypdf import PdfReader
 
+from shared.contracts.bookings import (
+    BookingCancelled,
+    BookingConfirmed,
+    BookingEvent,
+    FareAmounts,
+    SeatRef,
+)
+from shared.contracts.tickets import TicketIssued, TicketVoided
 from shared.events import Event
 from tests.helpers import eventually
 from tests.ticket_service.conftest import Tickets
@@ -23,6 +31,38 @@ def event(type: str, **payload) -> Event:
         occurred_at=datetime.now(UTC),
         payload=payload,
     )
+
+
+def booking_event(model: type[BookingEvent], booking: dict, **fields) -> Event:
+    """The booking service's event `model` of a booking (as its API answers it)."""
+    contract = model(
+        booking_id=booking["id"],
+        reference=booking["reference"],
+        user_id=booking["userId"],
+        status=booking["status"],
+        flight_ids=booking["flightIds"],
+        seats=[SeatRef.model_validate(s) for s in booking["seats"]],
+        passengers=[p["name"] for p in booking["passengers"]],
+        fare=FareAmounts.model_validate(booking["fare"]),
+        amount_due=booking["amountDue"],
+        currency=booking["currency"],
+        **fields,
+    )
+    return event(model.type, **contract.payload())
+
+
+NO_SUCH_BOOKING = {
+    "id": 9_000_000_001,
+    "reference": "NOSUCH",
+    "userId": 1,
+    "status": "CONFIRMED",
+    "flightIds": [],
+    "seats": [],
+    "passengers": [],
+    "fare": {"base": 0, "taxes": 0, "fees": 0, "discount": 0, "total": 0},
+    "amountDue": 0,
+    "currency": "INR",
+}
 
 
 async def ticket_rows(tickets: Tickets, booking_id: int) -> list:
@@ -50,7 +90,7 @@ async def test_booking_confirmed_issues_the_ticket(tickets: Tickets, user) -> No
     state = tickets.app.state
     async with state.db.sessionmaker() as session, session.begin():
         await service.on_booking_confirmed(
-            event("booking.confirmed", bookingId=booking["id"]),
+            await confirmed_event(tickets, booking["id"]),
             session,
             bookings=state.clients.bookings,
             settings=state.settings,
@@ -62,13 +102,8 @@ async def test_booking_confirmed_issues_the_ticket(tickets: Tickets, user) -> No
         b=booking["id"],
     )
     assert len(published) == 1
-    assert set(published[0].payload) >= {
-        "ticketId",
-        "bookingId",
-        "reference",
-        "userId",
-        "ticketNumbers",
-    }
+    issued = TicketIssued.model_validate(published[0].payload)
+    assert (issued.booking_id, issued.user_id) == (booking["id"], booking["userId"])
 
 
 async def test_ticket_issued_is_relayed_to_the_ticket_stream(tickets: Tickets, user) -> None:
@@ -82,7 +117,9 @@ async def test_ticket_issued_is_relayed_to_the_ticket_stream(tickets: Tickets, u
     events = [Event.from_fields(fields) for _, fields in entries]
     mine = [e for e in events if e.type == "ticket.issued" and e.payload["ticketId"] == t["id"]]
     assert len(mine) == 1 and mine[0].source == "ticket"
-    assert mine[0].payload["ticketNumbers"] == [c["ticketNumber"] for c in t["tickets"]]
+    issued = TicketIssued.of(mine[0])
+    assert issued.ticket_numbers == [c["ticketNumber"] for c in t["tickets"]]
+    assert issued.pdf_url == t["pdfUrl"]
 
 
 async def test_booking_cancelled_voids_the_ticket(tickets: Tickets, user) -> None:
@@ -110,6 +147,8 @@ async def test_booking_cancelled_voids_the_ticket(tickets: Tickets, user) -> Non
         t=t["id"],
     )
     assert len(voided_events) == 1
+    voided = TicketVoided.model_validate(voided_events[0].payload)
+    assert voided.ticket_numbers == [c["ticketNumber"] for c in t["tickets"]]
 
 
 async def test_no_ticket_after_the_cancellation_event(tickets: Tickets, user) -> None:
@@ -121,9 +160,14 @@ async def test_no_ticket_after_the_cancellation_event(tickets: Tickets, user) ->
     view = await state.clients.bookings.get_booking(booking["id"])
     assert view.confirmed
     async with state.db.sessionmaker() as session, session.begin():
-        await service.on_booking_cancelled(
-            event("booking.cancelled", bookingId=booking["id"], reason="USER_CANCELLED"), session
+        cancelled = booking_event(
+            BookingCancelled,
+            {**booking, "status": "CANCELLED"},
+            reason="USER_CANCELLED",
+            refunded_amount="0.00",
+            was_paid=False,
         )
+        await service.on_booking_cancelled(cancelled, session)
     async with state.db.sessionmaker() as session, session.begin():
         with pytest.raises(BookingNotConfirmed) as refused:
             await service.issue_ticket(session=session, booking=view, settings=state.settings)
@@ -135,13 +179,16 @@ async def test_events_for_unknown_bookings_are_harmless(tickets: Tickets) -> Non
     state = tickets.app.state
     async with state.db.sessionmaker() as session, session.begin():
         await service.on_booking_confirmed(
-            event("booking.confirmed", bookingId=9_000_000_001),
+            booking_event(BookingConfirmed, NO_SUCH_BOOKING),
             session,
             bookings=state.clients.bookings,
             settings=state.settings,
         )
         await service.on_booking_cancelled(
-            event("booking.cancelled", bookingId=9_000_000_001), session
+            booking_event(
+                BookingCancelled, NO_SUCH_BOOKING, refunded_amount="0.00", was_paid=False
+            ),
+            session,
         )
     assert await ticket_rows(tickets, 9_000_000_001) == []
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import httpx
 
+from shared.contracts.tickets import TicketIssued
 from tests import helpers
 from tests.booking_service.harness import new_flight
 from tests.helpers import DECLINE_CARD, SUCCESS_CARD, assert_problem
@@ -115,11 +116,11 @@ async def test_concurrent_generates_issue_one_ticket(tickets: Tickets, user) -> 
         b=booking["id"],
     )
     assert len(events) == 1
-    payload = events[0].payload
-    assert payload["ticketNumbers"] == [c["ticketNumber"] for c in responses[0].json()["tickets"]]
-    assert payload["reference"] == booking["reference"]
-    assert payload["ticketId"] == responses[0].json()["id"]
-    assert payload["userId"] == booking["userId"]
+    issued = TicketIssued.model_validate(events[0].payload)
+    assert issued.ticket_numbers == [c["ticketNumber"] for c in responses[0].json()["tickets"]]
+    assert issued.reference == booking["reference"]
+    assert issued.ticket_id == responses[0].json()["id"]
+    assert issued.user_id == booking["userId"]
 
 
 async def test_one_number_per_passenger_and_flight_all_unique(tickets: Tickets, user) -> None:

@@ -105,6 +105,8 @@ def booking_view(**overrides) -> BookingView:
         "reference": "ABC234",
         "userId": 5,
         "status": "CONFIRMED",
+        "statusReason": None,
+        "flightIds": [11],
         "segments": [
             {
                 "flightId": 11,
@@ -116,6 +118,7 @@ def booking_view(**overrides) -> BookingView:
                 "arrivalTime": (departure + timedelta(hours=2, minutes=5)).isoformat(),
                 "cabin": "mixed",
                 "seats": ["2A", "12B", "12C"],
+                "holdId": "h-7",
             }
         ],
         "seats": [
@@ -155,6 +158,14 @@ def booking_view(**overrides) -> BookingView:
         "amountDue": "23140.00",
         "currency": "INR",
         "discountCode": "SAVE250",
+        "expiresAt": None,
+        "paymentId": 70,
+        "paymentInProgress": False,
+        "refundedAmount": None,
+        "createdAt": (departure - timedelta(days=30)).isoformat(),
+        "updatedAt": (departure - timedelta(days=30)).isoformat(),
+        "confirmedAt": (departure - timedelta(days=30)).isoformat(),
+        "cancelledAt": None,
     }
     body.update(overrides)
     return BookingView.model_validate(body)
