@@ -15,8 +15,9 @@ See README.md, "The money path".
 
 import logging
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -396,7 +397,11 @@ async def on_flight_cancelled(event: Event, session: AsyncSession) -> None:
         )
         .values(cancel_requested_at=now, cancel_reason=FLIGHT_CANCELLED, updated_at=now)
     )
-    log.info("flight %s cancelled: %s booking(s) to cancel", flight_id, result.rowcount)
+    log.info(
+        "flight %s cancelled: %s booking(s) to cancel",
+        flight_id,
+        cast(CursorResult[Any], result).rowcount,
+    )
 
 
 # The sweeper ---------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -108,7 +108,7 @@ def _result(row: Any) -> ChargeResult:
     return ChargeResult(row.id, row.status, row.decline_code, row.refund_id)
 
 
-_charges = GatewayCharge.__table__
+_charges = cast(Table, GatewayCharge.__table__)
 _RESULT = (_charges.c.id, _charges.c.status, _charges.c.decline_code, _charges.c.refund_id)
 # Built once (building a statement costs more CPU than running it); parameters at execution.
 _RECORD = (
@@ -168,7 +168,7 @@ class CardGateway:
             refund_id = (await session.execute(_REFUND, params)).scalar_one_or_none()
         if refund_id is None:
             raise LookupError(f"no succeeded charge for payment {payment_id}")
-        return refund_id
+        return str(refund_id)
 
     async def _record(
         self,

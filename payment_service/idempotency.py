@@ -15,9 +15,9 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -106,7 +106,7 @@ async def _claim(
     )
 
 
-_KEYS = IdempotencyKey.__table__
+_KEYS = cast(Table, IdempotencyKey.__table__)
 _CLAIM = pg_insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key)
 _STORE = (
     update(_KEYS)

@@ -14,9 +14,9 @@ no transaction around them.
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
@@ -29,7 +29,7 @@ from shared.events import event_params, published
 from shared.security import Principal
 
 E = TypeVar("E", bound=PaymentEvent)
-T = Payment.__table__
+T = cast(Table, Payment.__table__)
 _ONE = select(*T.c).where(T.c.id == bindparam("payment_id"))
 _SETTLE = update(T).where(T.c.id == bindparam("payment_id")).values(settled=True).returning(*T.c)
 

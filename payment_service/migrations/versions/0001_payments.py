@@ -6,6 +6,7 @@ Create Date: 2025-11-25
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,11 +20,11 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA = "payments"
 
 
-def _tz(name: str, **kw: object) -> sa.Column:
+def _tz(name: str, **kw: Any) -> sa.Column[Any]:
     return sa.Column(name, sa.DateTime(timezone=True), **kw)
 
 
-def _money(name: str, **kw: object) -> sa.Column:
+def _money(name: str, **kw: Any) -> sa.Column[Any]:
     return sa.Column(name, sa.Numeric(10, 2), **kw)
 
 
