@@ -15,9 +15,6 @@ class BookingSettings(BaseServiceSettings):
 
     # The sweeper expires unpaid bookings after `expiresAt` and finishes interrupted cancellations.
     booking_sweep_seconds: float = 2.0
-    # Background loops (outbox relay, flight.cancelled consumer, sweeper); tests may switch them off
-    # and drive the same functions by hand.
-    background_tasks: bool = True
 
 
 @lru_cache

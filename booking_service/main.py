@@ -19,7 +19,8 @@ from booking_service.clients import Clients
 from booking_service.config import BookingSettings, get_settings
 from booking_service.models import outbox, processed_events
 from shared.app import create_app
-from shared.background import Periodic, running
+from shared.background import Periodic, background
+from shared.contracts.flights import FlightCancelled
 from shared.events import Event, consumer_for, relay_for
 
 
@@ -43,19 +44,12 @@ def build_app(settings: BookingSettings | None = None) -> FastAPI:
 
         state.relay = relay_for(state, outbox)
         state.consumer = consumer_for(
-            state, processed=processed_events, handlers={"flight.cancelled": flight_cancelled}
+            state, processed=processed_events, handlers={FlightCancelled.type: flight_cancelled}
         )
         state.sweeper = sweeper
-        loops = (
-            [state.relay.run(), state.consumer.run(), sweeper.run()]
-            if settings.background_tasks
-            else []
-        )
-        try:
-            async with running(*loops):
-                yield
-        finally:
-            await state.clients.aclose()
+        loops = (state.relay.run, state.consumer.run, sweeper.run)
+        async with background(settings, *loops, closing=[state.clients]):
+            yield
 
     return create_app(
         settings=settings,

@@ -14,9 +14,6 @@ class DiscountSettings(BaseServiceSettings):
     # fine; guessing codes one by one is not.
     discount_failed_attempt_limit: int = Field(10, ge=0)
     discount_failed_attempt_window_seconds: int = Field(3600, ge=1)
-    # Background loops (outbox relay, the booking-event consumer); tests may switch them off
-    # and drive the same functions by hand.
-    background_tasks: bool = True
 
 
 @lru_cache

@@ -69,8 +69,8 @@ async def on_repriced(event: Event, session: AsyncSession) -> None:
 
 def booking_event_handlers() -> dict[str, Handler]:
     return {
-        "booking.expired": on_expired,
-        "booking.cancelled": on_cancelled,
-        "booking.confirmed": on_confirmed,
-        "booking.repriced": on_repriced,
+        BookingExpired.type: on_expired,
+        BookingCancelled.type: on_cancelled,
+        BookingConfirmed.type: on_confirmed,
+        BookingRepriced.type: on_repriced,
     }

@@ -16,7 +16,7 @@ from discount_service.consumers import GROUP, booking_event_handlers
 from discount_service.guesses import CodeGuesses
 from discount_service.models import outbox, processed_events
 from shared.app import create_app
-from shared.background import running
+from shared.background import background
 from shared.events import consumer_for, relay_for
 
 
@@ -37,12 +37,9 @@ def build_app(settings: DiscountSettings | None = None) -> FastAPI:
         state.consumer = consumer_for(
             state, processed=processed_events, handlers=booking_event_handlers(), group=GROUP
         )
-        loops = [state.relay.run(), state.consumer.run()] if settings.background_tasks else []
-        try:
-            async with running(*loops):
-                yield
-        finally:
-            await state.clients.aclose()
+        loops = (state.relay.run, state.consumer.run)
+        async with background(settings, *loops, closing=[state.clients]):
+            yield
 
     return create_app(
         settings=settings,

@@ -10,7 +10,7 @@ from flight_search_service.config import FlightSearchSettings, get_settings
 from flight_search_service.consumers import GROUP, seat_event_handlers
 from flight_search_service.models import outbox, processed_events
 from shared.app import create_app
-from shared.background import running
+from shared.background import background
 from shared.events import consumer_for, relay_for
 
 
@@ -33,7 +33,7 @@ def build_app(settings: FlightSearchSettings | None = None) -> FastAPI:
             handlers=seat_event_handlers(cache=state.search_cache),
             group=GROUP,
         )
-        async with running(state.relay.run(), state.consumer.run()):
+        async with background(settings, state.relay.run, state.consumer.run):
             yield
 
     return create_app(

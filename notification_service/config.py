@@ -19,9 +19,6 @@ class NotificationSettings(BaseServiceSettings):
     notification_send_limit: int = Field(10, ge=0)
     notification_admin_send_limit: int = Field(200, ge=0)
     notification_send_window_seconds: int = Field(3600, ge=1)
-    # Background loops (outbox relay, event consumer, dispatcher); tests may switch them off
-    # and drive the same functions by hand.
-    background_tasks: bool = True
 
     @field_validator("notification_dispatch_seconds", "notification_max_attempts")
     @classmethod

@@ -18,7 +18,7 @@ from notification_service.models import outbox
 from notification_service.send_quota import SendQuota
 from notification_service.sender import MockSender
 from shared.app import create_app
-from shared.background import running
+from shared.background import background
 from shared.events import relay_for
 
 
@@ -52,12 +52,8 @@ def build_app(settings: NotificationSettings | None = None) -> FastAPI:
             admin_limit=settings.notification_admin_send_limit,
             window_seconds=settings.notification_send_window_seconds,
         )
-        loops = (
-            [state.consumer.run(), state.dispatcher.run(), state.relay.run()]
-            if settings.background_tasks
-            else []
-        )
-        async with running(*loops):
+        loops = (state.consumer.run, state.dispatcher.run, state.relay.run)
+        async with background(settings, *loops):
             yield
 
     return create_app(

@@ -22,7 +22,6 @@ class PaymentSettings(BaseServiceSettings):
     # for `payment_stuck_after_seconds`.
     payment_recovery_seconds: float = 5.0
     payment_stuck_after_seconds: float = 30.0
-    background_tasks: bool = True
 
     # Test only: exit the process at this point of the payment saga (never in production).
     fault_injection: FaultPoint = ""

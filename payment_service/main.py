@@ -16,7 +16,7 @@ from payment_service.clients import Clients
 from payment_service.config import PaymentSettings, get_settings
 from payment_service.models import outbox
 from shared.app import create_app
-from shared.background import every, running
+from shared.background import Periodic, background
 from shared.events import relay_for
 
 
@@ -41,19 +41,12 @@ def build_app(settings: PaymentSettings | None = None) -> FastAPI:
             )
 
         state.recover = recover
-        loops = (
-            [
-                state.relay.run(),
-                every(settings.payment_recovery_seconds, recover, name="payment-recovery"),
-            ]
-            if settings.background_tasks
-            else []
+        recovery_loop = Periodic(
+            recover, interval=settings.payment_recovery_seconds, name="payment-recovery"
         )
-        try:
-            async with running(*loops):
-                yield
-        finally:
-            await state.clients.aclose()
+        loops = (state.relay.run, recovery_loop.run)
+        async with background(settings, *loops, closing=[state.clients]):
+            yield
 
     return create_app(
         settings=settings,

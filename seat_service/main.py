@@ -1,6 +1,7 @@
 """The seat service app: routes, plus the outbox relay, the `flight.*` consumer and the hold
 sweeper running for the app's lifetime."""
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,7 @@ from seat_service.models import outbox, processed_events
 from seat_service.scheduled import hold_sweeper
 from seat_service.state import Seats
 from shared.app import create_app
-from shared.background import running
+from shared.background import background
 from shared.events import consumer_for, relay_for
 from shared.http import service_client
 
@@ -38,19 +39,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     state.seats = Seats(state.db, state.holds, state.flight_directory, settings, state.relay)
 
-    try:
-        async with running(
-            state.relay.run(),
-            consumer.run(),
-            hold_sweeper(
-                sessionmaker=state.db.sessionmaker,
-                holds=state.holds,
-                seconds=settings.hold_sweep_seconds,
-            ),
-        ):
-            yield
-    finally:
-        await state.flight_search.aclose()
+    sweeper = functools.partial(
+        hold_sweeper,
+        sessionmaker=state.db.sessionmaker,
+        holds=state.holds,
+        seconds=settings.hold_sweep_seconds,
+    )
+    loops = (state.relay.run, consumer.run, sweeper)
+    async with background(settings, *loops, closing=[state.flight_search]):
+        yield
 
 
 def build_app(settings: SeatSettings | None = None) -> FastAPI:

@@ -3,8 +3,11 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
+
+from shared.settings import BaseServiceSettings
 
 log = logging.getLogger("shared.background")
 
@@ -50,6 +53,28 @@ class Periodic:
 async def every(seconds: float, job: Callable[[], Awaitable[object]], *, name: str) -> None:
     """Run `job` every `seconds` forever (a `Periodic` nobody wakes)."""
     await Periodic(job, interval=seconds, name=name).run()
+
+
+class Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+@asynccontextmanager
+async def background(
+    settings: BaseServiceSettings,
+    *loops: Callable[[], Awaitable[None]],
+    closing: Sequence[Closable] = (),
+) -> AsyncIterator[None]:
+    """A service's loops for as long as its app lives, then `closing` closed: the end of every
+    lifespan. `loops` are not yet started (`relay.run`, not `relay.run()`): with
+    `settings.background_tasks` off none is, and tests drive the same functions by hand."""
+    started = [loop() for loop in loops] if settings.background_tasks else []
+    try:
+        async with running(*started):
+            yield
+    finally:
+        for resource in closing:
+            await resource.aclose()
 
 
 @asynccontextmanager

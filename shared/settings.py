@@ -76,6 +76,9 @@ class BaseServiceSettings(BaseSettings):
     # (a pooler in transaction mode cannot LISTEN; the in-process tests, many apps in one
     # process, keep their connections for the pools).
     outbox_listen: bool = True
+    # The service's background loops (outbox relay, consumers, sweepers, recovery, dispatch):
+    # tests may turn them off and drive the same functions by hand (`shared.background.loops`).
+    background_tasks: bool = True
     consumer_block_ms: int = 1000
     consumer_reclaim_idle_ms: int = 30_000
     consumer_max_deliveries: int = 5

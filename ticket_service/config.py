@@ -21,10 +21,6 @@ class TicketSettings(BaseServiceSettings):
     invoice_seller_gstin: str = "27AAFCF0000A1Z5"
     invoice_seller_address: str = "1 Demo Street, Andheri East, Mumbai 400069, Maharashtra"
 
-    # Background loops (outbox relay, booking event consumer); tests may turn them off and drive
-    # the same functions by hand.
-    background_tasks: bool = True
-
     @field_validator("ticket_default_airline_prefix")
     @classmethod
     def _three_digits(cls, value: str) -> str:

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.app import create_app
-from shared.background import running
+from shared.background import background
+from shared.contracts.bookings import BookingCancelled, BookingConfirmed
 from shared.events import Event, consumer_for, relay_for
 from ticket_service import airports, service
 from ticket_service.api import router
@@ -44,16 +45,13 @@ def build_app(settings: TicketSettings | None = None) -> FastAPI:
             state,
             processed=processed_events,
             handlers={
-                "booking.confirmed": booking_confirmed,
-                "booking.cancelled": service.on_booking_cancelled,
+                BookingConfirmed.type: booking_confirmed,
+                BookingCancelled.type: service.on_booking_cancelled,
             },
         )
-        loops = [state.relay.run(), state.consumer.run()] if settings.background_tasks else []
-        try:
-            async with running(*loops):
-                yield
-        finally:
-            await clients.aclose()
+        loops = (state.relay.run, state.consumer.run)
+        async with background(settings, *loops, closing=[clients]):
+            yield
 
     return create_app(
         settings=settings,
