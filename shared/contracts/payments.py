@@ -27,8 +27,8 @@ class RefundRequest(RequestModel):
     reason: RefundReason | None = None
 
 
-class Payment(CamelModel):
-    """A payment: the internal routes' answer (and the public one's, `PaymentOut`)."""
+class PaymentFields(CamelModel):
+    """What the payment answers and the `payment.*` events both say of a payment."""
 
     payment_id: int
     booking_id: int
@@ -41,26 +41,20 @@ class Payment(CamelModel):
     decline_code: str | None = None
     failure_code: str | None = None
     booking_status: str | None = None
+
+
+class Payment(PaymentFields):
+    """A payment: the internal routes' answer (and the public one's, `PaymentOut`)."""
+
     created_at: datetime
     updated_at: datetime
     refunded_at: datetime | None = None
 
 
-class PaymentEvent(EventPayload):
+class PaymentEvent(PaymentFields, EventPayload):
     """What every `payment.*` event carries: the payment as the step that moved it left it."""
 
-    payment_id: int
-    booking_id: int
-    reference: str | None = None
     user_id: int
-    status: str
-    amount: Amount
-    currency: str
-    card_last4: str | None = None
-    card_brand: str | None = None
-    decline_code: str | None = None
-    failure_code: str | None = None
-    booking_status: str | None = None
 
 
 class PaymentSucceeded(PaymentEvent, type="payment.succeeded"):
