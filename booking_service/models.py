@@ -31,6 +31,8 @@ class Base(DeclarativeBase):
 
 PENDING, CONFIRMED, CANCELLED, EXPIRED = "PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"
 STATUSES = (PENDING, CONFIRMED, CANCELLED, EXPIRED)
+# Not ended yet: a cancellation asked for may still have a refund and a release to finish.
+OPEN = (PENDING, CONFIRMED)
 
 Money = Numeric(10, 2)
 TZ = DateTime(timezone=True)
@@ -81,20 +83,18 @@ class Booking(Base):
     )
 
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('PENDING', 'CONFIRMED', 'CANCELLED', 'EXPIRED')", name="status"
-        ),
+        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
         CheckConstraint("amount_due >= 0", name="amount_due_not_negative"),
         Index("ix_bookings_user_id_id", "user_id", "id"),
         Index(
-            "ix_bookings_pending_expiry", "expires_at", postgresql_where=text("status = 'PENDING'")
+            "ix_bookings_pending_expiry",
+            "expires_at",
+            postgresql_where=text(f"status = '{PENDING}'"),
         ),
         Index(
             "ix_bookings_cancel_requested",
             "cancel_requested_at",
-            postgresql_where=text(
-                "cancel_requested_at IS NOT NULL AND status IN ('PENDING', 'CONFIRMED')"
-            ),
+            postgresql_where=text(f"cancel_requested_at IS NOT NULL AND status IN {OPEN!r}"),
         ),
     )
 

@@ -389,13 +389,16 @@ async def _insert_booking(
     price: fares.Quote,
     passengers: list[PassengerIn],
 ) -> Booking:
+    """Insert the booking and its `booking.created`, one transaction per attempt: a drawn
+    reference another booking has is drawn again; a hold another booking has is refused."""
     for _attempt in range(8):
         booking = _new_booking(user=user, price=price, passengers=passengers)
-        session.add(booking)
         try:
-            await session.flush()
-        except IntegrityError as exc:
-            await session.rollback()
+            async with session.begin():
+                session.add(booking)
+                await session.flush()
+                await publish(session, outbox, booking_event(BookingCreated, booking))
+        except IntegrityError as exc:  # rolled back, the booking expunged with it
             name = constraint_of(exc)
             if name == "uq_booking_segments_hold_id":  # the unique index is the check
                 used = [seg.hold.hold_id for seg in price.segments]
@@ -403,8 +406,6 @@ async def _insert_booking(
             if name == "uq_bookings_reference":
                 continue  # a PNR collision: draw another
             raise
-        await publish(session, outbox, booking_event(BookingCreated, booking))
-        await session.commit()
         return booking
     raise RuntimeError("could not draw a free booking reference")  # pragma: no cover
 

@@ -30,7 +30,9 @@ class Base(DeclarativeBase):
 
 
 FLAT, PERCENT = "flat", "percent"
+KINDS = (FLAT, PERCENT)
 APPLIED, RELEASED = "applied", "released"
+STATUSES = (APPLIED, RELEASED)
 
 Money = Numeric(10, 2)
 TZ = DateTime(timezone=True)
@@ -42,8 +44,8 @@ class DiscountCode(Base):
     __tablename__ = "codes"
     __table_args__ = (
         CheckConstraint("code = upper(code)", name="code_upper"),
-        CheckConstraint("kind IN ('flat', 'percent')", name="kind"),
-        CheckConstraint("value > 0 AND (kind = 'flat' OR value <= 100)", name="value"),
+        CheckConstraint(f"kind IN {KINDS!r}", name="kind"),
+        CheckConstraint(f"value > 0 AND (kind = '{FLAT}' OR value <= 100)", name="value"),
         CheckConstraint("min_booking_amount >= 0", name="min_booking_amount"),
         CheckConstraint("max_discount IS NULL OR max_discount > 0", name="max_discount"),
         CheckConstraint("usage_limit IS NULL OR usage_limit >= 0", name="usage_limit"),
@@ -83,13 +85,13 @@ class Redemption(Base):
 
     __tablename__ = "redemptions"
     __table_args__ = (
-        CheckConstraint("status IN ('applied', 'released')", name="status"),
+        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
         CheckConstraint("amount >= 0", name="amount"),
         Index(
             "ix_redemptions_code_user_applied",
             "code_id",
             "user_id",
-            postgresql_where=text("status = 'applied'"),
+            postgresql_where=text(f"status = '{APPLIED}'"),
         ),
     )
 

@@ -533,28 +533,27 @@ async def create_code(*, session: AsyncSession, data: DiscountCodeCreate) -> Dis
         active=data.active,
         times_used=0,
     )
-    session.add(code)
     try:
-        await session.flush()
+        async with session.begin():
+            session.add(code)
+            await session.flush()
+            await session.refresh(code)
     except IntegrityError as exc:
-        await session.rollback()
         raise DiscountCodeExists(f"Discount code {code.code} already exists") from exc
-    await session.refresh(code)
-    await session.commit()
     return code
 
 
 async def ensure_codes(*, session: AsyncSession, codes: list[dict[str, Any]]) -> list[str]:
     """Insert the codes that do not exist yet (the seed); the codes created."""
     created = []
-    for values in codes:
-        inserted = await session.scalar(
-            pg_insert(DiscountCode)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[DiscountCode.code])
-            .returning(DiscountCode.code)
-        )
-        if inserted is not None:
-            created.append(inserted)
-    await session.commit()
+    async with session.begin():
+        for values in codes:
+            inserted = await session.scalar(
+                pg_insert(DiscountCode)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=[DiscountCode.code])
+                .returning(DiscountCode.code)
+            )
+            if inserted is not None:
+                created.append(inserted)
     return created

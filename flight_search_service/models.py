@@ -32,6 +32,7 @@ class Base(DeclarativeBase):
 
 SCHEDULED = "scheduled"
 CANCELLED = "cancelled"
+STATUSES = (SCHEDULED, CANCELLED)
 CABINS = ("economy", "business")
 
 
@@ -64,7 +65,7 @@ class Flight(Base):
         UniqueConstraint("flight_number", "departure_utc"),
         CheckConstraint("origin <> destination", name="distinct_airports"),
         CheckConstraint("arrival_utc > departure_utc", name="arrives_after_departure"),
-        CheckConstraint("status IN ('scheduled', 'cancelled')", name="status"),
+        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
         # First legs: from an airport within a departure window.
         Index("ix_flights_origin_departure", "origin", "departure_utc"),
         # Second legs: into an airport within a departure window.

@@ -19,16 +19,17 @@ async def seed() -> None:
     )
     try:
         today = today_in_india()
+        flights = demo_schedule(
+            today=today, days=settings.seed_days, seed=settings.seed_random_seed
+        )
         async with db.sessionmaker() as session:
-            airports, aircraft = await load_reference_data(session=session)
-            await session.commit()
-            flights = demo_schedule(
-                today=today, days=settings.seed_days, seed=settings.seed_random_seed
-            )
-            new = await insert_flights(
-                session=session, flights=flights, airports=AirportDirectory(db.sessionmaker)
-            )
-            await session.commit()
+            # Two transactions: the directory reads the airports committed by the first.
+            async with session.begin():
+                airports, aircraft = await load_reference_data(session=session)
+            async with session.begin():
+                new = await insert_flights(
+                    session=session, flights=flights, airports=AirportDirectory(db.sessionmaker)
+                )
     finally:
         await db.dispose()
     print(

@@ -44,6 +44,7 @@ from shared.contracts.flights import (
     FlightDocument,
     FlightStatus,
 )
+from shared.db import autocommit
 from shared.errors import ServiceUnavailable
 from shared.events import publish, publish_many
 from shared.money import CURRENCY
@@ -174,7 +175,7 @@ async def insert_flights(
 ) -> list[int]:
     """Insert the flights that do not exist yet (same number and departure), with their
     availability (the aircraft's capacity) and, if `events`, one `flight.created` each.
-    Returns the new ids. The caller commits."""
+    Returns the new ids. In the caller's transaction."""
     aircraft = {a.code: a for a in (await session.scalars(select(AircraftType))).all()}
     await airports.ensure({f.origin for f in flights} | {f.destination for f in flights})
     new_ids: list[int] = []
@@ -243,7 +244,34 @@ async def create_flight(
     destination = await _known_airport(
         airports=airports, code=data.destination, field="destination"
     )
-    aircraft = await _known_aircraft(session=session, code=data.aircraft)
+    async with session.begin():
+        aircraft = await _known_aircraft(session=session, code=data.aircraft)
+        flight = _scheduled(
+            data, origin=origin, destination=destination, aircraft=aircraft, now=now
+        )
+        ids = await insert_flights(session=session, flights=[flight], airports=airports)
+        if not ids:
+            raise FlightExists(
+                f"Flight {data.flight_number} departing {data.departure.isoformat()} already exists"
+            )
+    try:
+        await cache.invalidate_airports(source=origin.code, destination=destination.code)
+    except RedisError:
+        # A cached answer without the new flight is incomplete, not wrong; it expires soon.
+        log.warning("search cache: could not drop answers for new flight %s", ids[0])
+    async with autocommit(session):
+        return await get_flight(session=session, flight_id=ids[0])
+
+
+def _scheduled(
+    data: NewFlight,
+    *,
+    origin: AirportInfo,
+    destination: AirportInfo,
+    aircraft: AircraftType,
+    now: datetime,
+) -> ScheduledFlight:
+    """The new flight as the schedule has it, checked (the admin's mistakes are 422s)."""
     if data.departure <= now:
         raise InvalidFlight("departureTime must be in the future", loc=("body", "departureTime"))
     arrival = data.arrival
@@ -256,7 +284,7 @@ async def create_flight(
             loc=("body", "fares", "business"),
         )
     airline_code = data.airline_code or data.flight_number[:2]
-    flight = ScheduledFlight(
+    return ScheduledFlight(
         flight_number=data.flight_number,
         airline_code=airline_code,
         airline_name=data.airline_name or AIRLINES.get(airline_code, airline_code),
@@ -268,19 +296,6 @@ async def create_flight(
         fare_economy=data.fare_economy,
         fare_business=data.fare_business if aircraft.seats_business else None,
     )
-    ids = await insert_flights(session=session, flights=[flight], airports=airports)
-    if not ids:
-        await session.rollback()
-        raise FlightExists(
-            f"Flight {data.flight_number} departing {data.departure.isoformat()} already exists"
-        )
-    await session.commit()
-    try:
-        await cache.invalidate_airports(source=origin.code, destination=destination.code)
-    except RedisError:
-        # A cached answer without the new flight is incomplete, not wrong; it expires soon.
-        log.warning("search cache: could not drop answers for new flight %s", ids[0])
-    return await get_flight(session=session, flight_id=ids[0])
 
 
 async def _known_airport(*, airports: AirportDirectory, code: str, field: str) -> AirportInfo:
@@ -305,38 +320,41 @@ async def cancel_flight(
 ) -> FlightRecord:
     """Cancel a scheduled flight (admin): publishes `flight.cancelled`, drops cached results
     that show it. Cancelling twice, or a departed flight: 409."""
-    flight = (
-        await session.scalars(select(Flight).where(Flight.id == flight_id).with_for_update())
-    ).first()
-    if flight is None:
-        raise FlightNotFound(f"Flight {flight_id} does not exist")
-    if flight.status == CANCELLED:
-        raise FlightAlreadyCancelled(f"Flight {flight_id} is already cancelled")
-    if flight.departure_utc <= now:
-        raise FlightDeparted(f"Flight {flight_id} has already departed")
-    flight.status = CANCELLED
-    flight.cancelled_at = now
-    await publish(
-        session,
-        outbox,
-        FlightCancelled(
-            flight_id=flight.id,
-            flight_number=flight.flight_number,
-            departure_time=flight.departure_utc,
-            origin=flight.origin,
-            destination=flight.destination,
-        ),
-    )
-    # Drop the cached answers before committing: the per-flight state written first makes any
-    # answer computed from the not-yet-cancelled row refuse to be cached. If Redis cannot be
-    # told, the cancellation does not happen (503) rather than leave answers that are wrong.
-    try:
-        await cache.invalidate_flight(flight_id, economy=0, business=0)
-    except RedisError as exc:
-        await session.rollback()
-        raise ServiceUnavailable("Search cache unavailable; the flight was not cancelled") from exc
-    await session.commit()
-    return await get_flight(session=session, flight_id=flight_id)
+    async with session.begin():
+        flight = (
+            await session.scalars(select(Flight).where(Flight.id == flight_id).with_for_update())
+        ).first()
+        if flight is None:
+            raise FlightNotFound(f"Flight {flight_id} does not exist")
+        if flight.status == CANCELLED:
+            raise FlightAlreadyCancelled(f"Flight {flight_id} is already cancelled")
+        if flight.departure_utc <= now:
+            raise FlightDeparted(f"Flight {flight_id} has already departed")
+        flight.status = CANCELLED
+        flight.cancelled_at = now
+        await publish(
+            session,
+            outbox,
+            FlightCancelled(
+                flight_id=flight.id,
+                flight_number=flight.flight_number,
+                departure_time=flight.departure_utc,
+                origin=flight.origin,
+                destination=flight.destination,
+            ),
+        )
+        # Drop the cached answers before committing: the per-flight state written first makes
+        # any answer computed from the not-yet-cancelled row refuse to be cached. If Redis
+        # cannot be told, the cancellation does not happen (503) rather than leave answers
+        # that are wrong.
+        try:
+            await cache.invalidate_flight(flight_id, economy=0, business=0)
+        except RedisError as exc:
+            raise ServiceUnavailable(
+                "Search cache unavailable; the flight was not cancelled"
+            ) from exc
+    async with autocommit(session):
+        return await get_flight(session=session, flight_id=flight_id)
 
 
 def _availability_update(version_guard: str | None) -> Any:

@@ -32,6 +32,7 @@ class Base(DeclarativeBase):
 EMAIL, SMS = "email", "sms"
 CHANNELS = (EMAIL, SMS)
 QUEUED, SENT, FAILED = "queued", "sent", "failed"
+STATUSES = (QUEUED, SENT, FAILED)
 MANUAL = "message"  # the event type of a message sent through POST /api/notifications/send
 
 TZ = DateTime(timezone=True)
@@ -43,10 +44,10 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("event_id", "channel"),
-        CheckConstraint("channel IN ('email', 'sms')", name="channel"),
-        CheckConstraint("status IN ('queued', 'sent', 'failed')", name="status"),
+        CheckConstraint(f"channel IN {CHANNELS!r}", name="channel"),
+        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
         Index("ix_notifications_user_id_id", "user_id", "id"),
-        Index("ix_notifications_queued", "id", postgresql_where=text("status = 'queued'")),
+        Index("ix_notifications_queued", "id", postgresql_where=text(f"status = '{QUEUED}'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)

@@ -21,7 +21,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payment_service.errors import CardExpired, CardInvalid
-from payment_service.models import GatewayCharge
+from payment_service.models import (
+    CHARGE_DECLINED,
+    CHARGE_SUCCEEDED,
+    CHARGE_VOIDED,
+    GatewayCharge,
+)
 from shared import clock
 from shared.db import autocommit
 
@@ -95,13 +100,13 @@ def validate_card(card: Card, today: date | None = None) -> None:
 @dataclass(frozen=True)
 class ChargeResult:
     charge_id: str
-    status: str  # succeeded | declined | voided
+    status: str  # CHARGE_STATUSES
     decline_code: str | None = None
     refund_id: str | None = None
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "succeeded"
+        return self.status == CHARGE_SUCCEEDED
 
 
 def _result(row: Any) -> ChargeResult:
@@ -117,7 +122,7 @@ _RECORD = (
 _LOOKUP = select(*_RESULT).where(_charges.c.payment_id == bindparam("p_id"))
 _REFUND = (
     update(_charges)
-    .where(_charges.c.payment_id == bindparam("p_id"), _charges.c.status == "succeeded")
+    .where(_charges.c.payment_id == bindparam("p_id"), _charges.c.status == CHARGE_SUCCEEDED)
     .values(
         refund_id=func.coalesce(_charges.c.refund_id, bindparam("new_refund_id")),
         refunded_at=func.coalesce(_charges.c.refunded_at, bindparam("now")),
@@ -141,7 +146,7 @@ class CardGateway:
             payment_id=payment_id,
             amount=amount,
             currency=currency,
-            status="declined" if decline else "succeeded",
+            status=CHARGE_DECLINED if decline else CHARGE_SUCCEEDED,
             decline_code=decline,
             card=card,
         )
@@ -149,7 +154,7 @@ class CardGateway:
     async def void(self, *, payment_id: int, amount: Decimal, currency: str) -> ChargeResult:
         """Make sure the payment can no longer be charged; returns the charge if it was."""
         return await self._record(
-            payment_id=payment_id, amount=amount, currency=currency, status="voided"
+            payment_id=payment_id, amount=amount, currency=currency, status=CHARGE_VOIDED
         )
 
     async def lookup(self, *, payment_id: int) -> ChargeResult | None:

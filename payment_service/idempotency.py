@@ -26,7 +26,7 @@ from payment_service.errors import (
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
 )
-from payment_service.models import IdempotencyKey
+from payment_service.models import DONE, IN_PROGRESS, IdempotencyKey
 from shared import clock
 from shared.db import autocommit
 from shared.errors import DomainError, problem_body
@@ -93,7 +93,7 @@ async def _claim(
                 raise IdempotencyKeyReused(
                     "This Idempotency-Key was used with a different request; use a new key"
                 )
-            if row.status == "done" and row.response_status is not None:
+            if row.status == DONE and row.response_status is not None:
                 return Response(row.response_status, row.response_body or {}, replayed=True)
             if await _take_over(session, user_id=user_id, key=key, now=now, lock=lock):
                 return None
@@ -112,7 +112,7 @@ _STORE = (
     update(_KEYS)
     .where(_KEYS.c.user_id == bindparam("owner"), _KEYS.c.key == bindparam("the_key"))
     .values(
-        status="done",
+        status=DONE,
         response_status=bindparam("r_status", type_=_KEYS.c.response_status.type),
         response_body=bindparam("r_body", type_=_KEYS.c.response_body.type),
     )
@@ -127,7 +127,7 @@ async def _insert(
         "user_id": user_id,
         "key": key,
         "request_hash": digest,
-        "status": "in_progress",
+        "status": IN_PROGRESS,
         "locked_at": now,
         "created_at": now,
         "expires_at": now + ttl,
@@ -144,7 +144,7 @@ async def _take_over(
         .where(
             IdempotencyKey.user_id == user_id,
             IdempotencyKey.key == key,
-            IdempotencyKey.status == "in_progress",
+            IdempotencyKey.status == IN_PROGRESS,
             IdempotencyKey.locked_at <= now - lock,
         )
         .values(locked_at=now)
@@ -173,7 +173,7 @@ async def _release(
             delete(IdempotencyKey).where(
                 IdempotencyKey.user_id == user_id,
                 IdempotencyKey.key == key,
-                IdempotencyKey.status == "in_progress",
+                IdempotencyKey.status == IN_PROGRESS,
             )
         )
 

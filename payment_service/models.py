@@ -43,6 +43,17 @@ PENDING, CHARGED, SUCCEEDED, FAILED, REFUNDED = (
     "FAILED",
     "REFUNDED",
 )
+STATUSES = (PENDING, CHARGED, SUCCEEDED, FAILED, REFUNDED)
+# In flight or succeeded: at most one such payment per booking (the unique index below).
+IN_FLIGHT = (PENDING, CHARGED, SUCCEEDED)
+
+# An idempotency key's request: IN_PROGRESS until its response is stored (DONE).
+IN_PROGRESS, DONE = "in_progress", "done"
+KEY_STATUSES = (IN_PROGRESS, DONE)
+
+# The mock card gateway's answer to a charge attempt (a void records one that never happened).
+CHARGE_SUCCEEDED, CHARGE_DECLINED, CHARGE_VOIDED = "succeeded", "declined", "voided"
+CHARGE_STATUSES = (CHARGE_SUCCEEDED, CHARGE_DECLINED, CHARGE_VOIDED)
 
 Money = Numeric(10, 2)
 TZ = DateTime(timezone=True)
@@ -74,9 +85,7 @@ class Payment(Base):
     refunded_at: Mapped[datetime | None] = mapped_column(TZ)
 
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('PENDING', 'CHARGED', 'SUCCEEDED', 'FAILED', 'REFUNDED')", name="status"
-        ),
+        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         # At most one payment per booking is in flight or has succeeded: the final guard that
         # two racing pays can never both charge.
@@ -84,7 +93,7 @@ class Payment(Base):
             "uq_payments_booking_in_flight",
             "booking_id",
             unique=True,
-            postgresql_where=text("status IN ('PENDING', 'CHARGED', 'SUCCEEDED')"),
+            postgresql_where=text(f"status IN {IN_FLIGHT!r}"),
         ),
         Index("ix_payments_booking_id", "booking_id"),
         Index("ix_payments_user_id_id", "user_id", "id"),
@@ -125,14 +134,14 @@ class IdempotencyKey(Base):
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # in_progress | done
+    status: Mapped[str] = mapped_column(String(16))  # KEY_STATUSES
     response_status: Mapped[int | None] = mapped_column(SmallInteger)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     locked_at: Mapped[datetime] = mapped_column(TZ)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(TZ, index=True)
 
-    __table_args__ = (CheckConstraint("status IN ('in_progress', 'done')", name="status"),)
+    __table_args__ = (CheckConstraint(f"status IN {KEY_STATUSES!r}", name="status"),)
 
 
 class GatewayCharge(Base):
@@ -144,7 +153,7 @@ class GatewayCharge(Base):
     payment_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16))  # succeeded | declined | voided
+    status: Mapped[str] = mapped_column(String(16))  # CHARGE_STATUSES
     decline_code: Mapped[str | None] = mapped_column(String(40))
     card_last4: Mapped[str | None] = mapped_column(String(4))
     card_brand: Mapped[str | None] = mapped_column(String(20))
@@ -152,9 +161,7 @@ class GatewayCharge(Base):
     refund_id: Mapped[str | None] = mapped_column(String(40))
     refunded_at: Mapped[datetime | None] = mapped_column(TZ)
 
-    __table_args__ = (
-        CheckConstraint("status IN ('succeeded', 'declined', 'voided')", name="status"),
-    )
+    __table_args__ = (CheckConstraint(f"status IN {CHARGE_STATUSES!r}", name="status"),)
 
 
 outbox = outbox_table(Base.metadata)

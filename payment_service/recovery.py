@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from payment_service.card_gateway import CardGateway
 from payment_service.clients import Clients
 from payment_service.models import (
+    CHARGE_DECLINED,
     CHARGED,
     FAILED,
     PENDING,
@@ -72,7 +73,7 @@ async def _charged_or_failed(
     return await fail(
         session,
         p,
-        failure_code="CARD_DECLINED" if result.status == "declined" else "ABANDONED",
+        failure_code="CARD_DECLINED" if result.status == CHARGE_DECLINED else "ABANDONED",
         decline_code=result.decline_code,
     )
 

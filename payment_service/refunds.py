@@ -41,35 +41,33 @@ async def refund_payment(
     failure_code: str | None = None,
 ) -> Payment:
     """Refund a charged or succeeded payment in full (idempotent)."""
-    p = await _lock(session, payment_id)
-    if p.status == REFUNDED:
-        await session.commit()
-        return p
-    if p.status not in (CHARGED, SUCCEEDED):
-        await session.rollback()
-        raise NotRefundable(f"A {p.status.lower()} payment cannot be refunded")
-    refund_id = await gateway.refund(payment_id=p.id)
-    now = clock.utcnow()
-    p.status = REFUNDED
-    p.refunded_at = p.updated_at = now
-    p.settled = True
-    if failure_code:
-        p.failure_code = failure_code
-    if booking_status:
-        p.booking_status = booking_status
-    session.add(
-        Refund(
-            payment_id=p.id,
-            booking_id=p.booking_id,
-            amount=p.amount,
-            currency=p.currency,
-            reason=reason[:200],
-            gateway_refund_id=refund_id,
-            created_at=now,
+    async with session.begin():
+        p = await _lock(session, payment_id)
+        if p.status == REFUNDED:
+            return p
+        if p.status not in (CHARGED, SUCCEEDED):
+            raise NotRefundable(f"A {p.status.lower()} payment cannot be refunded")
+        refund_id = await gateway.refund(payment_id=p.id)
+        now = clock.utcnow()
+        p.status = REFUNDED
+        p.refunded_at = p.updated_at = now
+        p.settled = True
+        if failure_code:
+            p.failure_code = failure_code
+        if booking_status:
+            p.booking_status = booking_status
+        session.add(
+            Refund(
+                payment_id=p.id,
+                booking_id=p.booking_id,
+                amount=p.amount,
+                currency=p.currency,
+                reason=reason[:200],
+                gateway_refund_id=refund_id,
+                created_at=now,
+            )
         )
-    )
-    await publish(session, outbox, payment_event(PaymentRefunded, p, reason=reason[:200]))
-    await session.commit()
+        await publish(session, outbox, payment_event(PaymentRefunded, p, reason=reason[:200]))
     return p
 
 

@@ -47,7 +47,7 @@ from payment_service.errors import (
     PaymentDeclined,
     PaymentInProgress,
 )
-from payment_service.models import CHARGED, FAILED, PENDING, SUCCEEDED, PaymentRow
+from payment_service.models import CHARGE_VOIDED, CHARGED, FAILED, PENDING, SUCCEEDED, PaymentRow
 from payment_service.refunds import refund_payment
 from payment_service.schemas import PaymentOut, PayRequest
 from payment_service.service import T, fail, mark_charged, move, never_deleted, settle
@@ -150,7 +150,7 @@ async def _not_charged(
     **known: Any,
 ) -> DomainError:
     """A declined or voided charge: FAILED, the booking payable again; the error to answer."""
-    if result.status == "voided":  # the recovery loop gave this (slow) attempt up
+    if result.status == CHARGE_VOIDED:  # the recovery loop gave this (slow) attempt up
         p = await fail(session, payment, failure_code="ABANDONED", **known)
         if p is not None and not p.settled:
             await tell_booking_failed(session, clients=clients, payment=p)

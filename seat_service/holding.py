@@ -44,8 +44,9 @@ from shared.errors import ServiceUnavailable
 log = logging.getLogger("seat_service")
 
 _RECORD_HOLD = (
-    "INSERT INTO seats.holds (hold_id, flight_id, user_id, seats, status, expires_at, created_at)"
-    " VALUES ($1, $2, $3, $4, 'held', $5, $6)"
+    "INSERT INTO seats.holds"  # noqa: S608 (a status constant, nothing from a request)
+    " (hold_id, flight_id, user_id, seats, status, expires_at, created_at)"
+    f" VALUES ($1, $2, $3, $4, '{HELD}', $5, $6)"
 )
 _SOLD_AND_STATUS = (
     "SELECT f.status, array(SELECT seat_number FROM seats.sold_seats AS s"

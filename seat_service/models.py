@@ -37,7 +37,7 @@ class Base(DeclarativeBase):
 
 # A hold's life (`holds.status`): HELD while live in Redis, then CONFIRMED (its seats sold to a
 # booking), RELEASED (given back early) or EXPIRED (ran out). The hand-written SQL (`pg.py`)
-# spells them as literals; the check constraint keeps the column to these.
+# interpolates these constants; the check constraint keeps the column to them.
 HELD, CONFIRMED, RELEASED, EXPIRED = "held", "confirmed", "released", "expired"
 HOLD_STATUSES = (HELD, CONFIRMED, RELEASED, EXPIRED)
 

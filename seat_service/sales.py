@@ -37,7 +37,7 @@ from seat_service.events import AVAILABILITY_CHANGED_SQL, SOLD_OUT_SQL, availabi
 from seat_service.flights import CANCELLED
 from seat_service.holds import HoldStore
 from seat_service.layout import normalise_seat, seat_layout
-from seat_service.models import CONFIRMED, EXPIRED, RELEASED, Flight, SoldSeat, outbox
+from seat_service.models import CONFIRMED, EXPIRED, HELD, RELEASED, Flight, SoldSeat, outbox
 from seat_service.pg import connect, transaction
 from shared import clock
 from shared.contracts.flights import CabinName
@@ -64,7 +64,7 @@ class Sale:
 
 
 # The hold, locked, then (only if it is still held) its flight, locked: always in that order.
-_LOCK_HOLD = """
+_LOCK_HOLD = f"""
 WITH h AS (
   SELECT hold_id, flight_id, user_id, seats, status, booking_id, ended_at
   FROM seats.holds WHERE hold_id = $1 FOR UPDATE
@@ -72,13 +72,13 @@ WITH h AS (
 SELECT h.*, f.status AS flight_status, f.layout::text AS layout
 FROM h LEFT JOIN LATERAL (
   SELECT status, layout FROM seats.flights
-  WHERE flight_id = h.flight_id AND h.status = 'held' FOR UPDATE
+  WHERE flight_id = h.flight_id AND h.status = '{HELD}' FOR UPDATE
 ) AS f ON true
-"""
+"""  # noqa: S608 (a status constant, nothing from a request)
 
-_EXPIRE = """
-UPDATE seats.holds SET status = 'expired', ended_at = least(expires_at, $2) WHERE hold_id = $1
-"""
+_EXPIRE = f"""
+UPDATE seats.holds SET status = '{EXPIRED}', ended_at = least(expires_at, $2) WHERE hold_id = $1
+"""  # noqa: S608 (a status constant)
 
 # The sale, under both locks. Seats already sold are skipped (ON CONFLICT), and then nothing
 # else happens: no row comes back and the caller voids the hold. Otherwise the hold is
@@ -98,7 +98,7 @@ WITH ins AS (
 ), whole AS (
   SELECT count(*) = cardinality($5::text[]) AS ok FROM ins
 ), hold AS (
-  UPDATE seats.holds SET status = 'confirmed', booking_id = $3::text, ended_at = $4::timestamptz
+  UPDATE seats.holds SET status = '{CONFIRMED}', booking_id = $3::text, ended_at = $4::timestamptz
   WHERE hold_id = $2::uuid AND (SELECT ok FROM whole)
 ), flight AS (
   UPDATE seats.flights SET version = version + 1, updated_at = now()
@@ -126,21 +126,21 @@ WITH ins AS (
   RETURNING id
 )
 SELECT pg_notify($10::text, '') FROM events
-"""  # noqa: S608 (the events' payloads from `events.py`: constants, nothing from a request)
+"""  # noqa: S608 (statuses and the events' payloads from `events.py`: constants only)
 
 # Redis said the seats were free; Postgres knows better: what this sale inserted goes, the
 # hold is void, and the seats someone else bought come back.
-_VOID = """
+_VOID = f"""
 WITH gone AS (
   DELETE FROM seats.sold_seats WHERE flight_id = $1 AND hold_id = $2
 ), hold AS (
-  UPDATE seats.holds SET status = 'released', ended_at = $4 WHERE hold_id = $2
+  UPDATE seats.holds SET status = '{RELEASED}', ended_at = $4 WHERE hold_id = $2
 )
 SELECT array(
   SELECT seat_number FROM seats.sold_seats
   WHERE flight_id = $1 AND seat_number = ANY($3::text[]) AND hold_id IS DISTINCT FROM $2
 )
-"""
+"""  # noqa: S608 (a status constant)
 
 
 def _settled(row: Any, booking: str) -> Sale | None:

@@ -51,8 +51,9 @@ HOLD_BY_ID = (
     " FROM seats.holds WHERE hold_id = $1"
 )
 _LIVE_HOLDS_OF = (
-    "SELECT hold_id, flight_id, user_id, seats, status, expires_at, created_at, booking_id"
-    " FROM seats.holds WHERE user_id = $1 AND flight_id = $2 AND status = 'held'"
+    "SELECT hold_id, flight_id, user_id, seats, status,"  # noqa: S608 (a status constant)
+    " expires_at, created_at, booking_id"
+    f" FROM seats.holds WHERE user_id = $1 AND flight_id = $2 AND status = '{HELD}'"
     " ORDER BY created_at"
 )
 

@@ -32,6 +32,7 @@ class Base(DeclarativeBase):
 
 
 ISSUED, VOID = "issued", "void"
+STATUSES = (ISSUED, VOID)
 
 Money = Numeric(12, 2)
 TZ = DateTime(timezone=True)
@@ -51,7 +52,7 @@ class Ticket(Base):
     """The e-ticket of one confirmed booking (at most one per booking)."""
 
     __tablename__ = "tickets"
-    __table_args__ = (CheckConstraint("status IN ('issued', 'void')", name="status"),)
+    __table_args__ = (CheckConstraint(f"status IN {STATUSES!r}", name="status"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     booking_id: Mapped[int] = mapped_column(BigInteger, unique=True)

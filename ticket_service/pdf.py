@@ -18,6 +18,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from shared.money import fmt
+from ticket_service.models import VOID
 from ticket_service.numbering import IST
 from ticket_service.schemas import TicketOut
 
@@ -214,7 +215,7 @@ class TicketPdf(FPDF):
     def ticket_status(self, *, width: float) -> None:
         """ISSUED, or a void ticket said loudly: it must not be taken for a valid one."""
         t = self.ticket
-        if t.status != "void":
+        if t.status != VOID:
             self.line_text("Status: ISSUED", bold=True, width=width)
             return
         reason = f" ({t.void_reason})" if t.void_reason else ""
