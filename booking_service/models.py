@@ -19,6 +19,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from shared.contracts.bookings import CANCELLED as CANCELLED
+from shared.contracts.bookings import CONFIRMED as CONFIRMED
+from shared.contracts.bookings import EXPIRED as EXPIRED
+from shared.contracts.bookings import PENDING as PENDING
+from shared.contracts.bookings import STATUSES as STATUSES
 from shared.db import service_metadata
 from shared.events import outbox_table, processed_events_table
 
@@ -29,8 +34,8 @@ class Base(DeclarativeBase):
     metadata = service_metadata(SCHEMA)
 
 
-PENDING, CONFIRMED, CANCELLED, EXPIRED = "PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"
-STATUSES = (PENDING, CONFIRMED, CANCELLED, EXPIRED)
+# The statuses (PENDING, CONFIRMED, CANCELLED, EXPIRED; STATUSES) are the contract's: the
+# payment, discount and ticket services read them too.
 # Not ended yet: a cancellation asked for may still have a refund and a release to finish.
 OPEN = (PENDING, CONFIRMED)
 

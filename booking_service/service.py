@@ -51,6 +51,7 @@ from booking_service.models import (
 from booking_service.schemas import BookingCreate, PassengerIn, booking_event
 from shared import clock
 from shared.contracts.bookings import BookingCreated, BookingRepriced
+from shared.contracts.flights import CANCELLED as FLIGHT_CANCELLED
 from shared.db import autocommit
 from shared.errors import Forbidden
 from shared.events import publish
@@ -277,7 +278,7 @@ def _itinerary(legs: list[tuple[FlightInfo, HoldInfo]]) -> list[tuple[FlightInfo
     """The legs in flying order, checked to be bookable and to connect (at most one stop)."""
     now = clock.utcnow()
     for flight, _ in legs:
-        if flight.status.lower() == "cancelled":
+        if flight.status == FLIGHT_CANCELLED:
             raise FlightCancelled(
                 f"Flight {flight.flight_number} is cancelled", flightId=flight.flight_id
             )

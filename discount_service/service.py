@@ -55,6 +55,7 @@ from discount_service.models import (
 )
 from discount_service.schemas import DiscountCodeCreate
 from shared import clock
+from shared.contracts.bookings import PENDING
 from shared.contracts.discounts import DiscountRedeemed, DiscountReleased
 from shared.errors import BadGateway, DomainError, GatewayTimeout, ServiceUnavailable
 from shared.events import publish
@@ -63,7 +64,6 @@ from shared.security import Principal
 
 log = logging.getLogger("discount.service")
 
-PENDING = "PENDING"
 UPSTREAM_TROUBLE = (BadGateway, ServiceUnavailable, GatewayTimeout)
 
 

@@ -15,6 +15,7 @@ from payment_service.errors import NotRefundable, PaymentNotFound
 from payment_service.models import CHARGED, REFUNDED, SUCCEEDED, Payment, PaymentRow, Refund, outbox
 from payment_service.service import T, payment_event
 from shared import clock
+from shared.contracts.bookings import CANCELLED as BOOKING_CANCELLED
 from shared.contracts.payments import PaymentRefunded
 from shared.db import autocommit
 from shared.events import publish
@@ -88,7 +89,7 @@ async def refund_booking(
             gateway=gateway,
             payment_id=live.id,
             reason=reason or "BOOKING_CANCELLED",
-            booking_status="CANCELLED",
+            booking_status=BOOKING_CANCELLED,
         )
     done = next((p for p in payments if p.status == REFUNDED), None)
     if done is not None:

@@ -52,6 +52,7 @@ from payment_service.refunds import refund_payment
 from payment_service.schemas import PaymentOut, PayRequest
 from payment_service.service import T, fail, mark_charged, move, never_deleted, settle
 from shared import clock
+from shared.contracts import bookings as booking_status
 from shared.contracts.payments import PaymentSucceeded
 from shared.db import autocommit
 from shared.errors import DomainError, Forbidden
@@ -167,7 +168,7 @@ async def _not_charged(
         declineCode=result.decline_code,
         paymentId=payment.id,
         bookingId=payment.booking_id,
-        bookingStatus="PENDING",
+        bookingStatus=booking_status.PENDING,
     )
 
 
@@ -203,7 +204,8 @@ async def _open(
         "status": PENDING,
         "card_last4": card.last4,
         "card_brand": card.brand,
-        "booking_status": "PENDING",  # the only status the booking accepts a payment in
+        # the only status the booking accepts a payment in
+        "booking_status": booking_status.PENDING,
         "settled": False,
         "idempotency_key": key,
         "created_at": now,
@@ -254,7 +256,9 @@ async def _in_the_way(
         if other.user_id != user.user_id:
             return BookingNotFound(f"Booking {request.booking_id} not found")
         if other.status == SUCCEEDED:
-            return BookingAlreadyPaid("The booking is already paid", bookingStatus="CONFIRMED")
+            return BookingAlreadyPaid(
+                "The booking is already paid", bookingStatus=booking_status.CONFIRMED
+            )
         return PaymentInProgress("A payment for this booking is in progress")
     booking = await clients.bookings.get(request.booking_id)
     _check_payable(booking, user=user, amount=request.amount, booking_id=request.booking_id)
@@ -266,11 +270,13 @@ def _check_payable(
 ) -> None:
     if booking is None or booking.user_id != user.user_id:
         raise BookingNotFound(f"Booking {booking_id} not found")
-    if booking.status == "CONFIRMED":
+    if booking.status == booking_status.CONFIRMED:
         raise BookingAlreadyPaid("The booking is already paid", bookingStatus=booking.status)
-    if booking.status == "EXPIRED":
-        raise HoldExpired("The booking expired: its seat hold ran out", bookingStatus="EXPIRED")
-    if booking.status != "PENDING":
+    if booking.status == booking_status.EXPIRED:
+        raise HoldExpired(
+            "The booking expired: its seat hold ran out", bookingStatus=booking_status.EXPIRED
+        )
+    if booking.status != booking_status.PENDING:
         raise BookingNotPayable(
             f"The booking is {booking.status.lower()}", bookingStatus=booking.status
         )
@@ -326,10 +332,12 @@ def _refusal(exc: Relayed, *, booking_id: int, amount: Decimal) -> DomainError:
     if exc.code == "HOLD_EXPIRED":
         return HoldExpired(
             "The seat hold expired before payment; hold the seats and book again",
-            bookingStatus="EXPIRED",
+            bookingStatus=booking_status.EXPIRED,
         )
-    if exc.code == "BOOKING_NOT_PAYABLE" and status == "EXPIRED":
-        return HoldExpired("The booking expired: its seat hold ran out", bookingStatus="EXPIRED")
+    if exc.code == "BOOKING_NOT_PAYABLE" and status == booking_status.EXPIRED:
+        return HoldExpired(
+            "The booking expired: its seat hold ran out", bookingStatus=booking_status.EXPIRED
+        )
     if exc.code == "AMOUNT_MISMATCH" and "amountDue" in exc.extra:
         due, currency = exc.extra["amountDue"], exc.extra.get("currency")
         return AmountMismatch(
@@ -395,7 +403,9 @@ async def _refund_refused(
     session: AsyncSession, *, gateway: CardGateway, payment: PaymentRow, exc: Relayed
 ) -> Relayed:
     """The booking cannot be confirmed: give the money back; the booking's reason to raise."""
-    status = exc.extra.get("bookingStatus") or ("EXPIRED" if exc.code == "HOLD_EXPIRED" else None)
+    status = exc.extra.get("bookingStatus") or (
+        booking_status.EXPIRED if exc.code == "HOLD_EXPIRED" else None
+    )
     refunded = await refund_payment(
         session=session,
         gateway=gateway,

@@ -24,7 +24,7 @@ from seat_service.holds import HoldStore
 from seat_service.layout import SeatLayout, seat_layout
 from seat_service.models import Flight
 from seat_service.pg import connect
-from shared.contracts.flights import FlightCancelled, FlightCreated, FlightDocument
+from shared.contracts.flights import CANCELLED, FlightCancelled, FlightCreated, FlightDocument
 from shared.db import Database
 from shared.errors import BadGateway
 from shared.events import BatchHandler, Event, Handler
@@ -33,7 +33,6 @@ from shared.upstream import parse_answer, upstream_error
 
 log = logging.getLogger("seat_service.flights")
 
-CANCELLED = "cancelled"
 # Rows per INSERT of a batch upsert (11 parameters a row; Postgres allows 32767).
 _UPSERT_CHUNK = 500
 

@@ -31,13 +31,14 @@ from seat_service.errors import (
     SeatUnavailable,
     TooManySeats,
 )
-from seat_service.flights import CANCELLED, FlightDirectory, FlightInfo
+from seat_service.flights import FlightDirectory, FlightInfo
 from seat_service.holds import Acquired, HoldStore, redis_errors
 from seat_service.layout import SeatLayout, normalise_seat
 from seat_service.models import CONFIRMED, EXPIRED, HELD, RELEASED
 from seat_service.pg import connect, transaction
 from seat_service.service import HOLD_BY_ID, HoldInfo
 from shared import clock
+from shared.contracts.flights import CANCELLED
 from shared.db import Database
 from shared.errors import ServiceUnavailable
 

@@ -34,13 +34,12 @@ from seat_service.errors import (
     SeatAlreadySold,
 )
 from seat_service.events import AVAILABILITY_CHANGED_SQL, SOLD_OUT_SQL, availability_changed
-from seat_service.flights import CANCELLED
 from seat_service.holds import HoldStore
 from seat_service.layout import normalise_seat, seat_layout
 from seat_service.models import CONFIRMED, EXPIRED, HELD, RELEASED, Flight, SoldSeat, outbox
 from seat_service.pg import connect, transaction
 from shared import clock
-from shared.contracts.flights import CabinName
+from shared.contracts.flights import CANCELLED, CabinName
 from shared.contracts.seats import AvailabilityChanged, SoldOut
 from shared.db import Database
 from shared.errors import ServiceUnavailable

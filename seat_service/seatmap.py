@@ -10,10 +10,11 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from seat_service.flights import CANCELLED, FlightDirectory, FlightInfo
+from seat_service.flights import FlightDirectory, FlightInfo
 from seat_service.holds import HoldStore
 from seat_service.layout import SeatLayout
 from seat_service.pg import connect
+from shared.contracts.flights import CANCELLED
 from shared.db import Database
 
 # A seat's status on the map (`SeatRead.status`).

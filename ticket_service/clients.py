@@ -8,14 +8,12 @@ and never a guess.
 import logging
 from typing import Any
 
-from shared.contracts.bookings import BookingConfirmed, BookingDetails
+from shared.contracts.bookings import CONFIRMED, BookingConfirmed, BookingDetails
 from shared.http import ServiceClient, ServiceClients
 from shared.upstream import parse_answer, upstream_error
 from ticket_service.errors import BookingNotFound
 
 log = logging.getLogger("ticket.clients")
-
-CONFIRMED = "CONFIRMED"
 
 
 class BookingView(BookingDetails):

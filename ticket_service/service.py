@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import clock
+from shared.contracts import bookings as booking_status
 from shared.contracts.bookings import BookingCancelled, BookingConfirmed
 from shared.contracts.tickets import TicketIssued, TicketVoided
 from shared.db import autocommit
@@ -118,7 +119,7 @@ async def issue_ticket(
     if not booking.confirmed or await session.get(BookingCancellation, booking.id) is not None:
         raise BookingNotConfirmed(
             f"Booking {booking.reference} is not confirmed",
-            bookingStatus="CANCELLED" if booking.confirmed else booking.status,
+            bookingStatus=booking_status.CANCELLED if booking.confirmed else booking.status,
         )
     draft = draft_invoice(booking)  # refuses a booking whose fare does not add up
     now = clock.utcnow()

@@ -26,6 +26,10 @@ from shared.schemas import CamelModel, RequestModel
 
 Id = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
 
+# A booking's statuses, as every service reads them (the booking service's own constants).
+PENDING, CONFIRMED, CANCELLED, EXPIRED = "PENDING", "CONFIRMED", "CANCELLED", "EXPIRED"
+STATUSES = (PENDING, CONFIRMED, CANCELLED, EXPIRED)
+
 
 # The booking ----------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ from shared.schemas import CamelModel
 
 CabinName = Literal["economy", "business"]
 FlightStatus = Literal["scheduled", "cancelled"]
+SCHEDULED: FlightStatus = "scheduled"
+CANCELLED: FlightStatus = "cancelled"
 
 
 def _utc(moment: datetime) -> datetime:
