@@ -7,11 +7,9 @@ per /64, the block one subscriber usually gets (counting per address would give 
 windows; `shared.ratelimit.address_bucket`).
 """
 
-from redis.asyncio import Redis
-
 from shared.errors import TooManyRequests
 from shared.ratelimit import RateLimiter, address_bucket
-from shared.redis import Keys
+from shared.redis import Keys, RedisClient
 
 
 class SignupRateLimited(TooManyRequests):
@@ -20,7 +18,7 @@ class SignupRateLimited(TooManyRequests):
 
 class SignupThrottle:
     def __init__(
-        self, redis: Redis, keys: Keys, *, max_per_address: int, window_seconds: int
+        self, redis: RedisClient, keys: Keys, *, max_per_address: int, window_seconds: int
     ) -> None:
         self.limiter = RateLimiter(redis)
         self.keys = keys

@@ -9,12 +9,11 @@ attacker's own valid account must not reset the address window).
 import hashlib
 import logging
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import ServiceUnavailable, TooManyRequests
 from shared.ratelimit import RateLimiter, address_bucket
-from shared.redis import Keys
+from shared.redis import Keys, RedisClient
 
 log = logging.getLogger("auth_service.throttle")
 
@@ -26,7 +25,7 @@ class LoginThrottled(TooManyRequests):
 class LoginThrottle:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         keys: Keys,
         *,
         max_per_email: int,

@@ -93,7 +93,7 @@ async def settled(env: dict[str, str]) -> None:
     try:
         for _ in range(3000):
             behind = 0
-            async for key in client.scan_iter(match=f"{prefix}events:*", count=100):
+            async for key in client.scan_iter(match=f"{prefix}{{events}}:*", count=100):
                 if key.decode().endswith(":dead"):
                     continue
                 for group in await client.xinfo_groups(key):

@@ -360,7 +360,7 @@ def _event(contract: EventPayload) -> Event:
 
 
 async def count_entries(redis: Any, target: Target) -> int:
-    pattern = f"{target.prefix}search:v1:*"
+    pattern = f"{target.prefix}{{search}}:v1:*"
     return len([k async for k in redis.scan_iter(match=pattern, count=1000)])
 
 
@@ -369,7 +369,7 @@ async def run_events(
 ) -> EventsPhase:
     """Send the events one by one at `rate` a second, as a relay would, and wait until the
     service's consumer group has handled and acknowledged every one."""
-    stream = f"{target.prefix}events:seats"
+    stream = f"{target.prefix}{{events}}:seats"
     phase = EventsPhase(events=len(events), entries_before=await count_entries(redis, target))
     phase.sold_out = sum(e.type == "seats.sold_out" for e in events)
     cpu, started = target.cpu(), time.perf_counter()
@@ -437,7 +437,7 @@ async def bench_network(
     redis: Any,
 ) -> Result:
     load_seconds = await load(db, network.flights)
-    await clear_cache(f"{target.prefix}search:*")
+    await clear_cache(f"{target.prefix}{{search}}:*")
     rng = random.Random(42)
     work = queries(network, args.requests, rng)
     fresh = {**headers, "Cache-Control": "no-cache"}

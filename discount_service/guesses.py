@@ -16,13 +16,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from discount_service.errors import DiscountExpired, DiscountNotFound
 from shared.errors import TooManyRequests
 from shared.ratelimit import RateLimiter
-from shared.redis import Keys
+from shared.redis import Keys, RedisClient
 from shared.security import Principal
 
 log = logging.getLogger("discount.guesses")
@@ -35,7 +34,7 @@ class DiscountAttemptsThrottled(TooManyRequests):
 
 
 class CodeGuesses:
-    def __init__(self, redis: Redis, keys: Keys, *, limit: int, window_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, *, limit: int, window_seconds: int) -> None:
         self.limiter = RateLimiter(redis)
         self.keys = keys
         self.limit = limit  # 0: no limit

@@ -1,37 +1,44 @@
 """The search result cache: never serves a result that has become wrong.
 
-Keys (all under the deployment's prefix):
+Keys (all under the deployment's prefix, all with the hash tag `{search}`: see below):
 
-- `search:v1:<SRC>:<DST>:<date>:<pax>:<stops>:<cabin>:<sort>:<limit>`: one answer, stored as
+- `{search}:v1:<SRC>:<DST>:<date>:<pax>:<stops>:<cabin>:<sort>:<limit>`: one answer, stored as
   `<first departure, epoch ms>|<response JSON>` (bytes: read back without decoding, sent as
   they are). It expires no later than the first departure in it (and after
   `SEARCH_CACHE_TTL_SECONDS` at most), and a hit whose first departure has passed is treated
   as a miss all the same.
-- `search:idx:flight:<id>:<cabin>`: sorted set of the entries that show flight `id`, scored by
+- `{search}:idx:flight:<id>:<cabin>`: sorted set of the entries that show flight `id`, scored by
   the passengers each needed. When the flight is cancelled or sells out every entry goes;
   when its seats drop to `n`, the entries that needed more than `n` go (a precise, per-flight
   invalidation; never a flush).
-- `search:idx:from:<SRC>` / `search:idx:to:<DST>`: entries by airport, dropped when a new
+- `{search}:idx:from:<SRC>` / `{search}:idx:to:<DST>`: entries by airport, dropped when a new
   flight from SRC or into DST is created (it may belong in them).
-- `search:state:<id>`: the seats a flight has left per cabin, as last invalidated (0 once
+- `{search}:state:<id>`: the seats a flight has left per cabin, as last invalidated (0 once
   cancelled or sold out). Storing an entry checks it atomically, so an answer computed from
   data read just before an invalidation is never stored after it.
 
 An invalidation is one Lua script (one round trip). A seats event that leaves every cabin at
 least `MAX_PASSENGERS` seats, or all of its seats, cannot make any entry wrong (none needed
 more) and does not touch Redis at all: the common case while a flight sells.
+
+On Redis Cluster a script runs only if all its keys are in one slot, and storing an answer
+touches the indexes and states of every flight in it (the invalidation, the entries of any
+query): the whole cache is one slot, `{search}`, so on one shard. It is a cache, bounded by its
+TTLs; sharding it (by date, say) would need a store and an invalidation per shard.
 """
 
 import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from redis.asyncio import Redis
 from redis.client import NEVER_DECODE
 
-from shared.redis import Keys
+from shared.redis import Keys, RedisClient
 
 log = logging.getLogger("flight_search_service.cache")
+
+# Every key of the cache: one slot on Redis Cluster (see the module docstring).
+SEARCH_TAG = "{search}"
 
 # KEYS: entry, from-index, to-index, then (flight index, flight state) pairs.
 # ARGV: value, ttl ms, passengers, cabin, index ttl seconds.
@@ -94,15 +101,15 @@ def _epoch_ms(moment: datetime) -> int:
 
 
 class SearchCache:
-    def __init__(self, redis: Redis, keys: Keys, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys, *, ttl_seconds: int) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl_seconds = ttl_seconds
         self._put = redis.register_script(_PUT)
         self._invalidate = redis.register_script(_INVALIDATE)
         # Key prefixes, built once (a stored answer names dozens of per-flight keys).
-        self._flight_prefix = keys.key("search", "idx", "flight", "")
-        self._state_prefix = keys.key("search", "state", "")
+        self._flight_prefix = keys.key(SEARCH_TAG, "idx", "flight", "")
+        self._state_prefix = keys.key(SEARCH_TAG, "state", "")
 
     @property
     def enabled(self) -> bool:
@@ -121,7 +128,7 @@ class SearchCache:
         limit: int,
     ) -> str:
         return self.keys.key(
-            "search", "v1", source, destination, day, passengers, max_stops, cabin, sort, limit
+            SEARCH_TAG, "v1", source, destination, day, passengers, max_stops, cabin, sort, limit
         )
 
     def _flight_index(self, flight_id: int, cabin: str) -> str:
@@ -131,17 +138,14 @@ class SearchCache:
         return f"{self._state_prefix}{flight_id}"
 
     def _from_index(self, airport: str) -> str:
-        return self.keys.key("search", "idx", "from", airport)
+        return self.keys.key(SEARCH_TAG, "idx", "from", airport)
 
     def _to_index(self, airport: str) -> str:
-        return self.keys.key("search", "idx", "to", airport)
+        return self.keys.key(SEARCH_TAG, "idx", "to", airport)
 
     async def get(self, key: str, *, now: datetime) -> bytes | None:
         """The cached body, or None (also when a flight in it has departed meanwhile)."""
-        # redis-py leaves Redis.execute_command unannotated.
-        raw: bytes | None = await self.redis.execute_command(  # type: ignore[no-untyped-call]
-            "GET", key, **{NEVER_DECODE: True}
-        )
+        raw: bytes | None = await self.redis.execute_command("GET", key, **{NEVER_DECODE: True})
         if raw is None:
             return None
         first_departure, _, body = raw.partition(b"|")

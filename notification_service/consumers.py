@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notification_service import service
@@ -21,7 +20,7 @@ from notification_service.models import processed_events
 from notification_service.templates import TEMPLATES
 from shared.contracts import parse_event
 from shared.events import Event, EventConsumer, Handler
-from shared.redis import Keys
+from shared.redis import Keys, RedisClient
 
 GROUP = "notification"
 EVENT_TYPES = tuple(TEMPLATES)
@@ -43,7 +42,7 @@ def handlers(*, on_queued: Callable[[], object] | None = None) -> dict[str, Hand
 def build_consumer(
     *,
     sessionmaker: async_sessionmaker[AsyncSession],
-    redis: Redis,
+    redis: RedisClient,
     keys: Keys,
     settings: Any,
     on_queued: Callable[[], object] | None = None,

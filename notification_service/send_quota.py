@@ -7,11 +7,9 @@ finite: a stolen admin token must not be an SMS cannon either. The notifications
 makes from events never pass here and are never throttled.
 """
 
-from redis.asyncio import Redis
-
 from shared.errors import TooManyRequests
 from shared.ratelimit import RateLimiter
-from shared.redis import Keys
+from shared.redis import Keys, RedisClient
 from shared.security import Principal
 
 
@@ -21,7 +19,7 @@ class NotificationRateLimited(TooManyRequests):
 
 class SendQuota:
     def __init__(
-        self, redis: Redis, keys: Keys, *, limit: int, admin_limit: int, window_seconds: int
+        self, redis: RedisClient, keys: Keys, *, limit: int, admin_limit: int, window_seconds: int
     ) -> None:
         self.limiter = RateLimiter(redis)
         self.keys = keys

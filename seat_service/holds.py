@@ -20,22 +20,23 @@ Redis never lets a sold seat be held again (nor a cancelled flight's seat). Post
 """
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
+from redis.exceptions import AskError, NoScriptError, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from seat_service.user_holds import UserHolds
 from shared.errors import ServiceUnavailable
-from shared.redis import Keys
+from shared.redis import Keys, RedisClient
 
 log = logging.getLogger("seat_service")
 
@@ -190,7 +191,7 @@ def _packed_keys(base: str, seats: tuple[str, ...]) -> bytes:
 class HoldStore:
     """The Redis side of seat holds; scripts are registered once per client."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self.users = UserHolds(redis, keys)
@@ -330,8 +331,9 @@ class HoldStore:
         with redis_errors():
             try:
                 reply = await self._evalsha_packed(self._snapshot, keys, seat_keys, len(seats))
-            except (RedisConnectionError, RedisTimeoutError):
-                # Again the ordinary way, with redis-py's retries.
+            except (RedisConnectionError, RedisTimeoutError, AskError, TryAgainError):
+                # Again the ordinary way, with redis-py's retries (and, on a cluster, its
+                # redirections: a slot that moved, MOVED or ASK, is followed there).
                 reply = await self._snapshot(keys=[*keys, *self._seat_keys(flight_id, seats)])
         pairs, members, cancelled = reply
         held = {int(pairs[i]) - 1: pairs[i + 1] for i in range(0, len(pairs), 2)}
@@ -348,17 +350,36 @@ class HoldStore:
             b"*%d\r\n" % (3 + numkeys) + _bulk(("EVALSHA", script.sha, str(numkeys), *keys)),
             packed,
         ]
-        pool = self.redis.connection_pool
-        # redis-py leaves the concrete ConnectionPool.get_connection unannotated.
-        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            await conn.send_packed_command(command)
-            return await conn.read_response()
+            async with self._connection(keys[0]) as conn:
+                await conn.send_packed_command(command)
+                return await conn.read_response()
         except NoScriptError:
             await self.redis.script_load(script.script)
             return await self._evalsha_packed(script, keys, packed, packed_count)
+
+    @asynccontextmanager
+    async def _connection(self, key: str) -> AsyncIterator[AbstractConnection]:
+        """A connection of our own to the Redis that has `key` (on a cluster: the node that
+        serves its slot, as far as the client knows; a MOVED answer is the caller's)."""
+        if isinstance(self.redis, RedisCluster):
+            await self.redis.initialize()  # nothing to do once the client knows the cluster
+            node = self.redis.get_node_from_key(key)
+            if node is None:  # no node known for the slot: the ordinary way finds one
+                raise TryAgainError(f"no known node serves {key}")
+            conn = node.acquire_connection()
+            try:
+                yield conn
+            finally:
+                node.release(conn)
+            return
+        pool = self.redis.connection_pool
+        # redis-py leaves the concrete ConnectionPool.get_connection unannotated.
+        pooled = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            yield pooled
         finally:
-            await pool.release(conn)
+            await pool.release(pooled)
 
     async def snapshot(
         self, *, flight_id: int, seats: Sequence[str], user_id: int

@@ -28,9 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from redis.asyncio import Redis
-
-from shared.redis import Keys
+from shared.redis import Keys, RedisClient
 
 # KEYS: rate window, held zset
 # ARGV: rate limit (0: none), window ms, cap, ttl ms, members...
@@ -74,7 +72,7 @@ def members(hold_id: UUID, seats: Sequence[str]) -> list[str]:
 class UserHolds:
     """The user-slot side of holds (see the module docstring)."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
         self._reserve = redis.register_script(_RESERVE)

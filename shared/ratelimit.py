@@ -6,10 +6,10 @@ import ipaddress
 import math
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import ServiceUnavailable, TooManyRequests
+from shared.redis import RedisClient
 
 # INCR the window's counter, start its expiry on the first hit, and return count and TTL in
 # one round trip, atomically.
@@ -50,7 +50,7 @@ class Window:
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self._hit = redis.register_script(_HIT)
         self._uncount = redis.register_script(_UNCOUNT)
@@ -130,7 +130,9 @@ class LeasedLimiter:
     refused requests costs no Redis call either.
     """
 
-    def __init__(self, redis: Redis, *, max_lease: int = 100, max_keys: int = 100_000) -> None:
+    def __init__(
+        self, redis: RedisClient, *, max_lease: int = 100, max_keys: int = 100_000
+    ) -> None:
         self._lease = redis.register_script(_LEASE)
         self.max_lease = max_lease
         self.max_keys = max_keys

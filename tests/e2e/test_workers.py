@@ -47,7 +47,7 @@ async def book_seats(
 
 
 async def booking_events(redis: Redis) -> list[dict]:
-    entries = await redis.xrange(f"{E2E_REDIS_PREFIX}events:booking")
+    entries = await redis.xrange(f"{E2E_REDIS_PREFIX}{{events}}:booking")
     return [{**fields, "payload": json.loads(fields["payload"])} for _, fields in entries]
 
 

@@ -174,6 +174,6 @@ def remove(fs_app: FastAPI) -> Callable[..., Any]:
 async def fresh_cache(fs_app: FastAPI) -> None:
     """No cached search results (API test modules use it for every test)."""
     redis = fs_app.state.redis
-    keys = [k async for k in redis.scan_iter(match=f"{REDIS_PREFIX}search:*", count=1000)]
+    keys = [k async for k in redis.scan_iter(match=f"{REDIS_PREFIX}{{search}}:*", count=1000)]
     if keys:
         await redis.unlink(*keys)

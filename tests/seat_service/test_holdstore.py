@@ -1,19 +1,23 @@
-"""The Redis side alone: the scripts' all-or-nothing and compare-and-delete semantics."""
+"""The Redis side alone: the scripts' all-or-nothing and compare-and-delete semantics (on
+one Redis, or on the cluster of a `--redis-cluster` run)."""
 
+import os
 import uuid
+from contextlib import asynccontextmanager
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import MovedError
 
 from seat_service.holds import _SNAPSHOT, HoldStore
 from shared.errors import ServiceUnavailable
-from shared.redis import Keys
+from shared.redis import Keys, create_redis
 from tests.conftest import REDIS_PREFIX, REDIS_URL
 
 
 @pytest.fixture
 async def store():
-    redis = Redis.from_url(REDIS_URL, decode_responses=True)
+    redis = create_redis(REDIS_URL, cluster_nodes=os.environ.get("REDIS_CLUSTER_NODES", ""))
     yield HoldStore(redis, Keys(f"{REDIS_PREFIX}store:{uuid.uuid4().hex[:6]}:"))
     await redis.aclose()
 
@@ -120,3 +124,23 @@ async def test_a_view_survives_a_script_cache_without_its_script(store):
     for _ in range(2):
         seen = await store.view(flight_id=1, seats=["1A", "1B"], user_id=7)
         assert seen.held == {0: str(hold_id)} and seen.mine == {str(hold_id)}
+
+
+async def test_a_view_whose_slot_moved_is_asked_again_the_ordinary_way(store, monkeypatch):
+    """The packed view goes to the node the client believes serves the flight's slot; if the
+    slot has moved (MOVED), redis-py's own call asks again and follows it there."""
+    await store.load_sold(1, [])
+    hold_id = uuid.uuid4()
+    await acquire(store, hold_id, 7, "1A")
+
+    class MovedAway:
+        async def send_packed_command(self, command):
+            raise MovedError("3999 127.0.0.1:1")
+
+    @asynccontextmanager
+    async def stale(key):
+        yield MovedAway()
+
+    monkeypatch.setattr(store, "_connection", stale)
+    seen = await store.view(flight_id=1, seats=["1A", "1B"], user_id=7)
+    assert seen.held == {0: str(hold_id)} and seen.mine == {str(hold_id)}

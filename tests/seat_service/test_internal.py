@@ -228,7 +228,7 @@ async def test_outbox_events_reach_the_stream(app, client, new_flight, new_user,
     _, headers = new_user()
     h = await hold(client, headers, flight_id, "1A")
     assert (await confirm(client, service_headers, h["holdId"], 1)).status_code == 200
-    stream = f"{REDIS_PREFIX}events:seats"
+    stream = f"{REDIS_PREFIX}{{events}}:seats"
     for _ in range(50):
         entries = await app.state.redis.xrange(stream)
         mine = [e for _, e in entries if f'"flightId": {flight_id}' in e["payload"]]

@@ -31,7 +31,7 @@ def keys(settings: BaseServiceSettings) -> Keys:
 
 @pytest.fixture(scope="session")
 async def redis(settings: BaseServiceSettings) -> AsyncIterator[Redis]:
-    client = create_redis(settings.redis_url)
+    client = create_redis(settings.redis_url, cluster_nodes=settings.redis_cluster_nodes)
     yield client
     await client.aclose()
 

@@ -5,7 +5,8 @@
 MODE `before-ack`: the handler's work commits, then the process stops just before XACK.
 MODE `before-commit`: the handler's work is written in the open transaction, then the process
 stops before the commit. Either way it prints `BLOCKED <message or event id>` and sleeps until
-it is killed. The environment (DATABASE_URL, REDIS_URL, REDIS_PREFIX) comes from the test run.
+it is killed. The environment (DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES, REDIS_PREFIX)
+comes from the test run.
 """
 
 import asyncio
@@ -30,7 +31,7 @@ async def block_forever(what: str) -> None:
 async def main(group: str, event_type: str, mode: str) -> None:
     settings = BaseServiceSettings()
     db = Database(settings.database_url, pool_size=2, max_overflow=0)
-    redis = create_redis(settings.redis_url)
+    redis = create_redis(settings.redis_url, cluster_nodes=settings.redis_cluster_nodes)
 
     async def handler(event: Event, session: AsyncSession) -> None:
         await session.execute(

@@ -112,7 +112,7 @@ async def test_ticket_issued_is_relayed_to_the_ticket_stream(tickets: Tickets, u
     relay = tickets.app.state.relay
     while await relay.relay_once():
         pass
-    stream = tickets.app.state.keys.key("events", "ticket")
+    stream = tickets.app.state.keys.key("{events}", "ticket")
     entries = await tickets.app.state.redis.xrange(stream)
     events = [Event.from_fields(fields) for _, fields in entries]
     mine = [e for e in events if e.type == "ticket.issued" and e.payload["ticketId"] == t["id"]]
