@@ -1,9 +1,10 @@
 """`ServiceClient`: how one service calls another.
 
-httpx with a timeout, the caller's request id passed on, a service token on `/internal/`
-calls, and retries with exponential backoff and jitter (tenacity) only where a retry is safe:
-idempotent methods, or a POST that carries an `Idempotency-Key`. Upstream trouble becomes a
-domain error (503 unreachable, 504 timed out, 502 a 5xx answer) so callers never leak a 500.
+httpx with a timeout, the caller's request id passed on (and its trace context, when the app
+traces), a service token on `/internal/` calls, and retries with exponential backoff and jitter
+(tenacity) only where a retry is safe: idempotent methods, or a POST that carries an
+`Idempotency-Key`. Upstream trouble becomes a domain error (503 unreachable, 504 timed out,
+502 a 5xx answer) so callers never leak a 500.
 """
 
 import contextlib
@@ -23,6 +24,7 @@ from tenacity import (
 from shared.errors import BadGateway, GatewayTimeout, ServiceUnavailable
 from shared.logging import request_id_var
 from shared.service_identity import ServiceIdentity
+from shared.tracing import traced_transport
 
 IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
 
@@ -234,7 +236,7 @@ def service_client(state: Any, name: str) -> ServiceClient:
     """A client of the service `name` (as in `shared.services`), configured from the app's settings.
 
     Tests route it in-process by setting `app.state.transports = {name: transport}` before the
-    app starts.
+    app starts. When the app traces, each call is a client span and carries `traceparent`.
     """
     settings = state.settings
     transports = getattr(state, "transports", None) or {}
@@ -244,7 +246,7 @@ def service_client(state: Any, name: str) -> ServiceClient:
         identity=state.service_identity,
         timeout=settings.http_timeout_seconds,
         retries=settings.http_retries,
-        transport=transports.get(name),
+        transport=traced_transport(state, transports.get(name) or AiohttpTransport()),
     )
 
 

@@ -79,3 +79,17 @@ def drop_event_version(schema: str) -> None:
     from alembic import op
 
     op.drop_column("outbox", "version", schema=schema)
+
+
+def add_event_traceparent(schema: str) -> None:
+    """The W3C `traceparent` of the span that wrote each outbox row (`shared.tracing`); rows
+    written untraced, or before it existed, have none."""
+    from alembic import op
+
+    op.add_column("outbox", sa.Column("traceparent", sa.String(55), nullable=True), schema=schema)
+
+
+def drop_event_traceparent(schema: str) -> None:
+    from alembic import op
+
+    op.drop_column("outbox", "traceparent", schema=schema)
