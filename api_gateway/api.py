@@ -10,6 +10,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api_gateway.config import replica_urls
 from api_gateway.health import StatusCache, health_report, service_states
 from api_gateway.openapi import Doc, fetch_docs, merge_openapi
 from shared.errors import NotFound
@@ -51,9 +52,11 @@ async def openapi(request: Request) -> JSONResponse:
     settings = state.settings
 
     async def build() -> tuple[Doc, bool]:
+        # Every replica of a service serves the same document: the first one is asked.
+        firsts = {name: replica_urls(url)[0] for name, url in settings.service_urls.items()}
         docs, missing = await fetch_docs(
             state.upstream,
-            settings.service_urls,
+            firsts,
             wait_seconds=settings.gateway_health_timeout_seconds,
         )
         doc = merge_openapi(

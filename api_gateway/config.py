@@ -33,6 +33,13 @@ class GatewaySettings(BaseServiceSettings):
     rate_limit_window_seconds: int = 60
 
 
+def replica_urls(url: str) -> list[str]:
+    """The processes behind one service URL setting. The gateway takes a comma-separated list
+    (the service's replicas) and sends requests to each in turn; one URL is one process, or a
+    load balancer in front of several. (A service's own calls to another take one URL.)"""
+    return [part.strip() for part in url.split(",") if part.strip()] or [url]
+
+
 @lru_cache
 def get_settings() -> GatewaySettings:
     return GatewaySettings()

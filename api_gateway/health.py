@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from api_gateway.config import replica_urls
 from shared import clock
 
 GATEWAY = "gateway"
@@ -33,12 +34,23 @@ async def probe(client: httpx.AsyncClient, url: str, *, wait_seconds: float) -> 
     return state
 
 
+async def service_state(
+    client: httpx.AsyncClient, url: str, *, wait_seconds: float
+) -> dict[str, Any]:
+    """One service's state: every process behind its URL setting (`replica_urls`) asked; the
+    service is up when all of them are (the slowest one's latency), else the first one down."""
+    probes = (probe(client, u, wait_seconds=wait_seconds) for u in replica_urls(url))
+    states = await asyncio.gather(*probes)
+    down = [s for s in states if s["status"] != "up"]
+    return down[0] if down else max(states, key=lambda s: float(s["latencyMs"]))
+
+
 async def service_states(
     client: httpx.AsyncClient, urls: dict[str, str], *, wait_seconds: float
 ) -> dict[str, dict[str, Any]]:
     """Service name -> state, for every service, asked at the same time."""
     names = list(urls)
-    probes = (probe(client, urls[n], wait_seconds=wait_seconds) for n in names)
+    probes = (service_state(client, urls[n], wait_seconds=wait_seconds) for n in names)
     states = await asyncio.gather(*probes)
     return dict(zip(names, states, strict=True))
 

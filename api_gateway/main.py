@@ -19,6 +19,7 @@ from api_gateway.ratelimit import GatewayRateLimits
 from shared.app import create_app
 from shared.http import AiohttpTransport
 from shared.ratelimit import LeasedLimiter
+from shared.tracing import traced_transport
 
 # FastAPI's own docs would describe only the gateway: the merged ones replace them.
 _FASTAPI_DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -36,11 +37,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     transport = getattr(state, "upstream_transport", None) or AiohttpTransport(
         connections_per_host=settings.gateway_upstream_connections_per_service
     )
+    # When the gateway traces, every upstream call is a client span and sends `traceparent`.
+    transport = traced_transport(state, transport)
     state.proxy = Proxy(
         transport=transport,
         service_urls=settings.service_urls,
         timeout=settings.gateway_upstream_timeout_seconds,
         connect_timeout=settings.gateway_connect_timeout_seconds,
+        traced=state.tracing is not None,
     )
     # Status probes and the merged docs: a few calls now and then, a plain httpx client.
     state.upstream = httpx.AsyncClient(transport=transport, trust_env=False)

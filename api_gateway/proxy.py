@@ -15,13 +15,16 @@ tests swap in an `httpx.MockTransport`.
 """
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Iterable
 from typing import cast
 
 import httpx
+from opentelemetry import trace
 from starlette.types import Receive, Scope, Send
 
+from api_gateway.config import replica_urls
 from shared.errors import BadGateway, BadRequest, GatewayTimeout, ServiceUnavailable
 
 log = logging.getLogger("api_gateway.proxy")
@@ -134,16 +137,26 @@ class Proxy:
         service_urls: dict[str, str],
         timeout: float,
         connect_timeout: float,
+        traced: bool = False,
     ) -> None:
         self.transport = transport
-        self.base_urls = {name: httpx.URL(url) for name, url in service_urls.items()}
+        # The request's server span is named after the service it goes to (FastAPI names it
+        # after its route, and a proxied request has none).
+        self.traced = traced
+        # A service's URL setting may list its replicas (`replica_urls`): taken in turn.
+        self.base_urls = {
+            name: [httpx.URL(u) for u in replica_urls(url)] for name, url in service_urls.items()
+        }
+        self._turns = {name: itertools.count() for name in self.base_urls}
         connect = min(connect_timeout, timeout)
         # Waiting for a free pooled connection counts as connecting: a full pool is a 503.
         self.timeout = httpx.Timeout(timeout, connect=connect, pool=connect).as_dict()
 
     def upstream_url(self, service: str, raw_path: bytes, query_string: bytes) -> httpx.URL:
-        """The service's base URL with the path and the full query string, unchanged."""
-        base = self.base_urls[service]
+        """The service's next base URL (its replicas in turn) with the path and the full
+        query string, unchanged."""
+        bases = self.base_urls[service]
+        base = bases[next(self._turns[service]) % len(bases)]
         prefix = base.raw_path.split(b"?", 1)[0].rstrip(b"/")
         target = prefix + raw_path + (b"?" + query_string if query_string else b"")
         return base.copy_with(raw_path=target)
@@ -154,6 +167,8 @@ class Proxy:
         """Send the request to `service` and relay its answer; raises a domain error when the
         service cannot be reached (nothing has been sent to the client then)."""
         raw_headers = scope["headers"]
+        if self.traced:
+            trace.get_current_span().update_name(f"{scope['method']} →{service}")
         url = self.upstream_url(service, scope["raw_path"] or b"", scope["query_string"])
         client = scope.get("client")
         headers = upstream_request_headers(

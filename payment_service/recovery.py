@@ -6,13 +6,16 @@ every `payment_recovery_seconds` by `main.py`) takes those unsettled for a while
 the saga from where each stopped: every step is idempotent, so replaying one that did happen
 does nothing twice. A PENDING payment's charge is voided at the gateway, which answers whether
 the charge happened and forbids a late one; a CHARGED one is confirmed (or refunded); a FAILED
-one's booking is told it is payable again.
+one's booking is told it is payable again. Every process runs the loop; one payment is driven
+by one of them at a time (`claimed`).
 """
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from payment_service.card_gateway import CardGateway
@@ -34,6 +37,9 @@ from shared.db import autocommit
 from shared.upstream import Relayed
 
 log = logging.getLogger("payment.service")
+
+_CLAIM = text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))")
+_RELEASE = text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))")
 
 
 async def recover_payment(
@@ -100,7 +106,9 @@ async def recover_once(
         ).all()
         await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now))
     for payment_id in ids:
-        async with sessionmaker() as session:
+        async with claimed(sessionmaker, payment_id) as mine, sessionmaker() as session:
+            if not mine:
+                continue  # another process is recovering it
             try:
                 await recover_payment(
                     session=session, clients=clients, gateway=gateway, payment_id=payment_id
@@ -108,3 +116,24 @@ async def recover_once(
             except Exception as exc:  # tried again on the next round
                 log.warning("payment %s not recovered yet: %s", payment_id, exc)
     return len(ids)
+
+
+@asynccontextmanager
+async def claimed(
+    sessionmaker: async_sessionmaker[AsyncSession], payment_id: int
+) -> AsyncIterator[bool]:
+    """Whether this process may recover the payment now: no other process is at it.
+
+    Every process's recovery loop finds the same stuck payments; each step is safe to repeat,
+    but two processes driving one payment would void, tell the booking and settle it twice.
+    A session-level advisory lock, held on a connection of its own while the payment is
+    recovered (and gone with that connection if the process dies), lets one of them do it; the
+    other moves on to the next payment. One that is finished is settled by then, and skipped."""
+    key = {"key": f"payments.recovery:{payment_id}"}
+    async with sessionmaker() as session, autocommit(session):
+        mine = bool(await session.scalar(_CLAIM, key))
+        try:
+            yield mine
+        finally:
+            if mine:
+                await session.execute(_RELEASE, key)

@@ -4,7 +4,9 @@ Each process gets a free port on 127.0.0.1, the test run's environment (database
 signing key) plus every service URL, and its own log file. `Stack.start()` launches them all
 at once and waits for each `/health`; a process that dies or stays unhealthy fails the run
 with the tail of its log. Extra gateways (other limits, a service pointing at a closed port)
-and stopping/starting one service are there for the tests that need them.
+and stopping/starting one service are there for the tests that need them; so are a service's
+own settings (`service_env`: a database of its own) and a second process of chosen services
+(`replicas`), which the gateway sends requests to in turn.
 """
 
 import contextlib
@@ -15,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -29,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 # How long the processes may take to answer `/health`. Ten Pythons importing their service at
 # once take ~10 s on two idle cores; the margin is for a busy, shared machine.
 HEALTH_TIMEOUT = float(os.environ.get("FB_E2E_HEALTH_TIMEOUT", "60"))
+
+
+# How a log line of the kit's (`shared.logging`) or a traceback starts when it reports an error.
+_ERROR_LINES = ("ERROR", "CRITICAL", "Traceback")
 
 
 class StackError(RuntimeError):
@@ -179,17 +185,30 @@ class Stack:
         log_dir: Path,
         base_env: Mapping[str, str],
         gateway_env: Mapping[str, str] | None = None,
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
+        replicas: Iterable[str] = (),
         root: Path = ROOT,
     ) -> None:
         self.log_dir = log_dir
         self.base_env = dict(base_env)
+        # A service's own settings (its own DATABASE_URL, say), for every process of it.
+        self.service_env = {name: dict(env) for name, env in (service_env or {}).items()}
         self.root = root
-        ports = free_ports(len(SERVICES) + 1)
+        replicated = [info for info in SERVICES if info.name in set(replicas)]
+        ports = iter(free_ports(len(SERVICES) + len(replicated) + 1))
         self.services: dict[str, Process] = {
-            info.name: self._process(info, info.name, port, {})
-            for info, port in zip(SERVICES, ports[:-1], strict=True)
+            info.name: self._process(info, info.name, next(ports), self.own_env(info.name))
+            for info in SERVICES
         }
-        self.gateway = self._process(GATEWAY, GATEWAY.name, ports[-1], gateway_env or {})
+        # A second process of each service named in `replicas`, started with the others; the
+        # gateway is given both URLs and sends requests to each in turn (the services' own
+        # calls go to the first).
+        self.replicas: dict[str, Process] = {
+            info.name: self._process(info, f"{info.name}-2", next(ports), self.own_env(info.name))
+            for info in replicated
+        }
+        gateway_env = {**self.balanced_urls, **(gateway_env or {})}
+        self.gateway = self._process(GATEWAY, GATEWAY.name, next(ports), gateway_env)
         self.extra: list[Process] = []
 
     # -- environment ----------------------------------------------------------------------
@@ -198,6 +217,28 @@ class Stack:
     def service_urls(self) -> dict[str, str]:
         """Service name -> base URL."""
         return {name: proc.url for name, proc in self.services.items()}
+
+    def own_env(self, name: str) -> dict[str, str]:
+        """Service `name`'s own settings (over the stack's)."""
+        return dict(self.service_env.get(name, {}))
+
+    def database_url(self, name: str) -> str:
+        """The database service `name` uses."""
+        return {**self.base_env, **self.own_env(name)}["DATABASE_URL"]
+
+    @property
+    def balanced_urls(self) -> dict[str, str]:
+        """A gateway's URL setting of each replicated service: both processes, in turn."""
+        return {
+            info.url_env: f"{self.services[info.name].url},{self.replicas[info.name].url}"
+            for info in SERVICES
+            if info.name in self.replicas
+        }
+
+    @property
+    def everything(self) -> list[Process]:
+        """Every process of the stack (the extra ones last)."""
+        return [*self.services.values(), *self.replicas.values(), self.gateway, *self.extra]
 
     @property
     def url_env(self) -> dict[str, str]:
@@ -235,14 +276,14 @@ class Stack:
         proc.start()
 
     def start(self) -> None:
-        everything = [*self.services.values(), self.gateway]
+        everything = self.everything
         for proc in everything:
             self._launch(proc)
         wait_healthy(everything)
 
     def start_gateway(self, name: str, **env: str) -> Process:
         """Another gateway over the same services, with `env` overriding (e.g. limits)."""
-        proc = self._process(GATEWAY, name, free_port(), env)
+        proc = self._process(GATEWAY, name, free_port(), {**self.balanced_urls, **env})
         self.extra.append(proc)
         self._launch(proc)
         wait_healthy([proc])
@@ -252,7 +293,8 @@ class Stack:
         """Another process of service `name` on the same data (a replica; with
         `WEB_CONCURRENCY`, several workers), with `env` overriding."""
         info = next(i for i in SERVICES if i.name == name)
-        proc = self._process(info, f"{name}-copy-{len(self.extra)}", free_port(), env)
+        own = {**self.own_env(name), **env}
+        proc = self._process(info, f"{name}-copy-{len(self.extra)}", free_port(), own)
         self.extra.append(proc)
         self._launch(proc)
         wait_healthy([proc])
@@ -285,14 +327,25 @@ class Stack:
 
     def stop(self) -> None:
         """Terminate everything (all at once), then kill what is left."""
-        everything = [*self.extra, self.gateway, *self.services.values()]
+        everything = self.everything
         for proc in everything:
             proc.signal_stop()
         for proc in everything:
             proc.wait_stopped()
 
     def logs(self) -> dict[str, Path]:
-        return {p.name: p.log_path for p in [*self.services.values(), self.gateway, *self.extra]}
+        return {p.name: p.log_path for p in self.everything}
+
+    def errors(self) -> dict[str, list[str]]:
+        """Process name -> the lines of its log that report an error (ERROR and above, or a
+        traceback); empty when no process logged one."""
+        found = {}
+        for proc in self.everything:
+            text = proc.log_path.read_text(errors="replace") if proc.log_path.exists() else ""
+            bad = [line for line in text.splitlines() if line.startswith(_ERROR_LINES)]
+            if bad:
+                found[proc.name] = bad
+        return found
 
 
 def base_environment(**overrides: str) -> dict[str, str]:
