@@ -63,14 +63,6 @@ class BookingClient:
         )
         return self._view(response)
 
-    async def expire(self, *, booking_id: int) -> None:
-        response = await self.http.post(
-            f"/internal/bookings/{booking_id}/expire",
-            headers={"Idempotency-Key": f"expire-{booking_id}"},
-        )
-        if response.status_code not in (200, 404):
-            raise BadGateway(f"booking service answered {response.status_code}")
-
 
 def _ref(payment_id: int) -> dict[str, Any]:
     """`{"paymentId": ...}`: no reason is sent (the booking knows why from the step)."""

@@ -231,7 +231,8 @@ class FlightDirectory:
 
 
 # Event handlers (consumer group "seat"); each runs in the consumer's transaction. A run of
-# flight.created events is handled in one transaction by `consumer.FlightEventConsumer`.
+# flight.created events is handled in one transaction (`batch_handlers`, the consumer's
+# `batch_handlers=`).
 def event_handlers(*, directory: FlightDirectory, holds: HoldStore) -> dict[str, Handler]:
     async def on_flight_cancelled(event: Event, session: AsyncSession) -> None:
         flight_id = await mark_cancelled(session=session, cancelled=FlightCancelled.of(event))

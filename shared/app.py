@@ -22,7 +22,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
-from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -47,6 +46,7 @@ from shared.service_identity import ServiceIdentity
 from shared.services import BY_NAME
 from shared.settings import BaseServiceSettings
 from shared.textguard import TextGuard
+from shared.tracing import Tracing, setup_tracing, telemetry_config
 
 log = logging.getLogger("shared.app")
 access_log = logging.getLogger("access")
@@ -344,18 +344,19 @@ def create_app(
     """Build a service's app. `lifespan` runs after the shared resources exist; `inner` are
     the app's own ASGI middleware, run after the kit's and before routing. The request body
     limits default to the settings' `max_body_bytes` and `body_read_timeout_seconds`."""
-    # FastAPI's native OpenTelemetry costs a provider lookup per request; on only when asked.
-    otel = settings.otel_enabled
-    telemetry: TelemetryConfig = {"tracing": otel, "metrics": otel, "logs": otel}
+    # FastAPI's native OpenTelemetry costs a provider lookup per request; on only when asked
+    # (`OTEL_ENABLED`), or with traces (`shared.tracing`: the app's own tracer provider).
+    tracing = setup_tracing(settings)
     app = FastAPI(
         title=title,
         description=description,
         lifespan=app_lifespan(settings=settings, uses_database=uses_database, lifespan=lifespan),
         version="1.0.0",
-        telemetry=telemetry,
+        telemetry=telemetry_config(settings, tracing),
         # `/x/` is not `/x`: no redirect (its Location would name this process's own host).
         redirect_slashes=False,
     )
+    app.state.tracing = tracing
     install_middleware(
         app,
         settings=settings,
@@ -378,8 +379,12 @@ def app_lifespan(
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[None]:
+        tracing: Tracing | None = getattr(app.state, "tracing", None)
         configure_logging(
-            service=settings.service_name, level=settings.log_level, json_lines=settings.log_json
+            service=settings.service_name,
+            level=settings.log_level,
+            json_lines=settings.log_json,
+            trace_ids=settings.otel_enabled or tracing is not None,
         )
         open_resources(app.state, settings=settings, uses_database=uses_database)
         try:
@@ -407,8 +412,10 @@ def open_resources(state: State, *, settings: BaseServiceSettings, uses_database
         if uses_database
         else None
     )
-    state.redis = create_redis(settings.redis_url)
+    state.redis = create_redis(settings.redis_url, cluster_nodes=settings.redis_cluster_nodes)
     state.keys = Keys(settings.redis_prefix)
+    if (tracing := getattr(state, "tracing", None)) is not None:
+        tracing.instrument(engine=state.db.engine if state.db else None, redis=state.redis)
     state.service_identity = ServiceIdentity(
         directory=settings.service_keys_dir,
         service=settings.service_name,
@@ -434,6 +441,8 @@ async def close_resources(state: State) -> None:
     await state.redis.aclose()
     if state.db is not None:
         await state.db.dispose()
+    if (tracing := getattr(state, "tracing", None)) is not None:
+        await tracing.flush()
 
 
 def install_middleware(

@@ -4,7 +4,7 @@ Producer: `await publish(session, outbox, BookingConfirmed(...))` (a `shared.con
 which names the event's type and version) inside the same transaction as the state change, so
 an event exists if and only if the change committed. A consumer reads it back with the same
 model (`BookingConfirmed.of(event)`).
-`OutboxRelay` moves unsent rows to the stream `<prefix>events:<domain>` (the part of the type
+`OutboxRelay` moves unsent rows to the stream `<prefix>{events}:<domain>` (the part of the type
 before the first dot) and marks them sent. Delivery is at least once. The relay does not poll
 for work: `publish` also sends a Postgres NOTIFY (delivered when the transaction commits, to
 every process of the service) and the relay LISTENs on a connection of its own; it polls only
@@ -14,7 +14,11 @@ Consumer: `EventConsumer` reads with a consumer group, runs the handler and reco
 id in the consumer's `processed_events` table in one transaction, then acknowledges. A
 redelivered event finds its id recorded and does no work twice. Entries left pending by a
 crashed consumer are reclaimed with XAUTOCLAIM; after `max_deliveries` attempts an entry goes
-to the dead-letter stream `<prefix>events:dead` and is acknowledged.
+to the dead-letter stream `<prefix>{events}:dead` and is acknowledged.
+
+The producer's request id and trace context (`traceparent`, see `shared.tracing`) travel with
+the event, in the outbox row and the stream entry: the handler's log lines carry the request
+id, and its span continues the producer's trace.
 """
 
 import asyncio
@@ -24,12 +28,14 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
-from redis.asyncio import Redis
+from opentelemetry.trace import Tracer
+from opentelemetry.util.types import AttributeValue
 from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import (
     BigInteger,
@@ -60,7 +66,8 @@ from shared.contracts.events import EventPayload
 from shared.db import AUTOCOMMIT
 from shared.logging import request_id_var
 from shared.metrics import EVENTS_HANDLED, EVENTS_PUBLISHED
-from shared.redis import Keys
+from shared.redis import Keys, RedisClient
+from shared.tracing import current_traceparent, event_span, tracer_of
 
 log = logging.getLogger("shared.events")
 
@@ -75,6 +82,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("version", SmallInteger, nullable=False, server_default="1"),
         Column("payload", JSONB, nullable=False),
         Column("request_id", String(128)),
+        # The producer's W3C trace context: its consumers' spans continue that trace.
+        Column("traceparent", String(55)),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
@@ -101,6 +110,7 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
     request_id: str | None = None
     version: int = 1
+    traceparent: str | None = None
 
     def to_fields(self) -> dict[str, str]:
         return {
@@ -111,6 +121,8 @@ class Event:
             "occurred_at": self.occurred_at.isoformat(),
             "payload": json.dumps(self.payload),
             "request_id": self.request_id or "",
+            # Only when traced: a stream entry carries no empty field for it.
+            **({"traceparent": self.traceparent} if self.traceparent else {}),
         }
 
     @classmethod
@@ -123,15 +135,24 @@ class Event:
             payload=json.loads(fields["payload"]),
             request_id=fields.get("request_id") or None,
             version=int(fields.get("version") or 1),
+            traceparent=fields.get("traceparent") or None,
         )
 
 
+# Every stream carries the hash tag `{events}`: on Redis Cluster they all live in one slot,
+# because a consumer reads all its streams in one XREADGROUP (a multi-key command, refused
+# across slots) and so keeps one blocking read per consumer. The price: all event traffic is on
+# one shard. Events are few next to holds and searches; past one shard's capacity, a tag per
+# stream and a read per stream would spread them.
+EVENTS_TAG = "{events}"
+
+
 def stream_for(keys: Keys, event_type: str) -> str:
-    return keys.key("events", event_type.split(".", 1)[0])
+    return keys.key(EVENTS_TAG, event_type.split(".", 1)[0])
 
 
 def dead_letter_stream(keys: Keys) -> str:
-    return keys.key("events", "dead")
+    return keys.key(EVENTS_TAG, "dead")
 
 
 def outbox_channel(outbox: Table) -> str:
@@ -155,6 +176,7 @@ async def publish_many(
     if not events:
         return []
     request_id = request_id_var.get()
+    traceparent = current_traceparent()
     event_ids = [uuid.uuid4() for _ in events]
     rows = [
         {
@@ -163,6 +185,7 @@ async def publish_many(
             "version": e.version,
             "payload": e.payload(),
             "request_id": request_id,
+            "traceparent": traceparent,
         }
         for event_id, e in zip(event_ids, events, strict=True)
     ]
@@ -189,10 +212,11 @@ def published(outbox: Table, source: CTE) -> ColumnElement[Any]:
         bindparam("event_version", type_=SmallInteger),
         bindparam("event_payload", type_=JSONB),
         bindparam("event_request_id", type_=String),
+        bindparam("event_traceparent", type_=String),
     ).select_from(source)
     inserted = (
         insert(outbox)
-        .from_select(["event_id", "type", "version", "payload", "request_id"], rows)
+        .from_select(["event_id", "type", "version", "payload", "request_id", "traceparent"], rows)
         .returning(outbox.c.id)
         .cte("published")
     )
@@ -208,6 +232,7 @@ def event_params(event: EventPayload) -> dict[str, Any]:
         "event_version": event.version,
         "event_payload": event.payload(),
         "event_request_id": request_id_var.get(),
+        "event_traceparent": current_traceparent(),
     }
 
 
@@ -218,7 +243,7 @@ class OutboxRelay:
         self,
         *,
         engine: AsyncEngine,
-        redis: Redis,
+        redis: RedisClient,
         keys: Keys,
         outbox: Table,
         source: str,
@@ -263,6 +288,7 @@ class OutboxRelay:
                 ob.c.version,
                 ob.c.payload,
                 ob.c.request_id,
+                ob.c.traceparent,
                 ob.c.created_at,
             )
         )
@@ -288,6 +314,8 @@ class OutboxRelay:
         return len(rows)
 
     async def _add_to_streams(self, rows: Sequence[Any]) -> None:
+        # One round trip, no transaction (a run of XADDs may be repeated anyway: at least
+        # once); on a cluster redis-py sends each command to its slot's node.
         async with self.redis.pipeline(transaction=False) as pipe:
             for row in rows:
                 event = Event(
@@ -298,6 +326,7 @@ class OutboxRelay:
                     payload=row.payload,
                     request_id=row.request_id,
                     version=row.version,
+                    traceparent=row.traceparent,
                 )
                 pipe.xadd(
                     stream_for(self.keys, row.type),
@@ -390,7 +419,7 @@ class EventConsumer:
         self,
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
-        redis: Redis,
+        redis: RedisClient,
         keys: Keys,
         processed: Table,
         group: str,
@@ -401,6 +430,7 @@ class EventConsumer:
         reclaim_idle_ms: int = 30_000,
         max_deliveries: int = 5,
         batch_size: int = 50,
+        tracer: Tracer | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.redis = redis
@@ -420,6 +450,8 @@ class EventConsumer:
         self.max_deliveries = max_deliveries
         self.batch_size = batch_size
         self.streams = sorted({stream_for(keys, t) for t in self.handlers})
+        # With a tracer, handling continues the producer's trace (`shared.tracing`).
+        self.tracer = tracer
 
     async def ensure_groups(self) -> None:
         for stream in self.streams:
@@ -439,25 +471,50 @@ class EventConsumer:
             return
         handler = self.handlers.get(event.type)
         if handler is not None:
-            async with self.sessionmaker() as session, session.begin():
-                first_time = (
-                    await session.execute(
-                        pg_insert(self.processed)
-                        .values(consumer=self.group, event_id=event.id, type=event.type)
-                        .on_conflict_do_nothing()
-                        .returning(self.processed.c.event_id)
-                    )
-                ).first() is not None
-                if first_time:
-                    token = request_id_var.set(event.request_id)
-                    try:
-                        await handler(event, session)
-                    finally:
-                        request_id_var.reset(token)
+            with self._span(stream, [event]):
+                first_time = await self._handle_once(event, handler)
             EVENTS_HANDLED.labels(
                 self.group, event.type, "handled" if first_time else "duplicate"
             ).inc()
         await self.ack(stream, message_id)
+
+    async def _handle_once(self, event: Event, handler: Handler) -> bool:
+        """Record the event as processed and run its handler, in one transaction; False (and
+        nothing run) if it was processed before."""
+        async with self.sessionmaker() as session, session.begin():
+            first_time = (
+                await session.execute(
+                    pg_insert(self.processed)
+                    .values(consumer=self.group, event_id=event.id, type=event.type)
+                    .on_conflict_do_nothing()
+                    .returning(self.processed.c.event_id)
+                )
+            ).first() is not None
+            if first_time:
+                token = request_id_var.set(event.request_id)
+                try:
+                    await handler(event, session)
+                finally:
+                    request_id_var.reset(token)
+        return first_time
+
+    def _span(self, stream: str, events: Sequence[Event]) -> AbstractContextManager[object]:
+        """The span of handling `events` (one type), continuing the first one's trace; none
+        when the app does not trace."""
+        if self.tracer is None:
+            return nullcontext()
+        attributes: dict[str, AttributeValue] = {
+            "messaging.system": "redis",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": stream,
+            "messaging.consumer.group.name": self.group,
+            "messaging.batch.message_count": len(events),
+            "messaging.message.id": str(events[0].id),
+            "flightbook.event.type": events[0].type,
+            "flightbook.event.source": events[0].source,
+        }
+        traceparents = [e.traceparent for e in events]
+        return event_span(self.tracer, f"process {events[0].type}", traceparents, attributes)
 
     async def ack(self, stream: str, *message_ids: str) -> None:
         await self.redis.xack(stream, self.group, *message_ids)
@@ -506,31 +563,35 @@ class EventConsumer:
         for _, fields in entries:
             event = Event.from_fields(fields)
             events.setdefault(event.id, event)  # the same event twice: once
+        with self._span(stream, list(events.values())):
+            fresh = await self._handle_run(list(events.values()))
+        await self.ack(stream, *(message_id for message_id, _ in entries))
+        for event in events.values():
+            outcome = "handled" if event.id in fresh else "duplicate"
+            EVENTS_HANDLED.labels(self.group, event.type, outcome).inc()
+
+    async def _handle_run(self, events: Sequence[Event]) -> set[uuid.UUID]:
+        """Record the events as processed and run the batch handler on those that were not
+        before, in one transaction; their ids."""
         async with self.sessionmaker() as session, session.begin():
             fresh = set(
                 await session.scalars(
                     pg_insert(self.processed)
                     .values(
-                        [
-                            {"consumer": self.group, "event_id": e.id, "type": e.type}
-                            for e in events.values()
-                        ]
+                        [{"consumer": self.group, "event_id": e.id, "type": e.type} for e in events]
                     )
                     .on_conflict_do_nothing()
                     .returning(self.processed.c.event_id)
                 )
             )
-            run = [e for e in events.values() if e.id in fresh]
+            run = [e for e in events if e.id in fresh]
             if run:
                 token = request_id_var.set(run[0].request_id)
                 try:
                     await self.batch_handlers[run[0].type](run, session)
                 finally:
                     request_id_var.reset(token)
-        await self.ack(stream, *(message_id for message_id, _ in entries))
-        for event in events.values():
-            outcome = "handled" if event.id in fresh else "duplicate"
-            EVENTS_HANDLED.labels(self.group, event.type, outcome).inc()
+        return fresh
 
     async def reclaim_once(self) -> int:
         """Take over entries another (crashed) consumer left pending too long."""
@@ -538,7 +599,8 @@ class EventConsumer:
         for stream in self.streams:
             start = "0-0"
             while True:
-                start, entries, _deleted = await self.redis.xautoclaim(
+                # Redis 7 adds the ids of deleted entries; 6.2 (the embedded one) does not.
+                start, entries, *_deleted = await self.redis.xautoclaim(
                     stream,
                     self.group,
                     self.name,
@@ -662,5 +724,6 @@ def consumer_for(
         block_ms=settings.consumer_block_ms,
         reclaim_idle_ms=settings.consumer_reclaim_idle_ms,
         max_deliveries=settings.consumer_max_deliveries,
+        tracer=tracer_of(state),
         **options,
     )

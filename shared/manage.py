@@ -1,11 +1,15 @@
 """Operations for the whole system: `python -m shared.manage <command>`.
 
-check      wait briefly for Postgres and Redis; create the database if it is missing
+check      wait briefly for Postgres and Redis (embedded ones where none is reachable, see
+           shared.localstores); create the database if it is missing
 migrate    alembic upgrade head for every service (or --service NAME)
 downgrade  alembic downgrade for one service (--service NAME --revision REV)
-seed       load the demo data of every service that has some (idempotent)
+seed       load the demo data of every service that has some (or --service NAME; idempotent)
 keys       make every service's key pair for service tokens, where missing (SERVICE_KEYS_DIR)
 dropdb     drop the database named by DATABASE_URL (used by the test harness)
+run        `make run`: check, migrate, seed, keys, then every process under supervisord
+           (shared.localrun); embedded stores it started are stopped when it ends
+stop-stores  stop the embedded Postgres and Redis under var/
 """
 
 import argparse
@@ -19,10 +23,12 @@ from pathlib import Path
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 
+from shared import localstores
+from shared.embedded import EmbeddedError
 from shared.migrations import DEFAULT_URL
+from shared.redis import create_redis
 from shared.services import SERVICES, ServiceInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,9 +66,26 @@ async def drop_database(url: str) -> None:
         await conn.close()
 
 
+async def _redis_problem(url: str, cluster_nodes: str) -> str | None:
+    """Why the Redis (or the Redis Cluster) the services would use is unreachable, or None."""
+    where = f"cluster {cluster_nodes}" if cluster_nodes else url
+    try:
+        redis = create_redis(url, cluster_nodes=cluster_nodes)
+    except ValueError as exc:
+        return f"Redis is misconfigured: {exc}"
+    try:
+        await redis.ping()
+    except Exception as exc:
+        return f"Redis is unreachable at {where} ({type(exc).__name__})"
+    finally:
+        await redis.aclose()
+    return None
+
+
 async def check(wait_seconds: float) -> int:
     url = database_url()
     redis_url = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+    cluster_nodes = os.environ.get("REDIS_CLUSTER_NODES", "")
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
         problems = []
@@ -75,13 +98,9 @@ async def check(wait_seconds: float) -> int:
                 f"PostgreSQL is unreachable at {make_url(url).render_as_string()} "
                 f"({type(exc).__name__}: {exc})"
             )
-        redis = Redis.from_url(redis_url)
-        try:
-            await redis.ping()
-        except Exception as exc:
-            problems.append(f"Redis is unreachable at {redis_url} ({type(exc).__name__})")
-        finally:
-            await redis.aclose()
+        redis_problem = await _redis_problem(redis_url, cluster_nodes)
+        if redis_problem:
+            problems.append(redis_problem)
         if not problems:
             return 0
         if asyncio.get_running_loop().time() >= deadline:
@@ -114,8 +133,12 @@ def downgrade(service: str, revision: str) -> None:
     command.downgrade(alembic_config(info), revision)
 
 
-def seed() -> None:
+def seed(service: str | None = None) -> None:
+    """Each service's demo data, or only `service`'s (where each service has a database of its
+    own, the Kubernetes job seeds each with its own DATABASE_URL)."""
     for info in SERVICES:
+        if service not in (None, info.name):
+            continue
         if importlib.util.find_spec(f"{info.package}.seed") is None:
             continue
         module = importlib.import_module(f"{info.package}.seed")
@@ -132,6 +155,40 @@ def keys(directory: Path) -> None:
         print(f"generated service keys in {directory}: {', '.join(made)}")
 
 
+def run() -> int:
+    """`make run`, in one process so that it stops the embedded stores it started."""
+    from shared import localrun
+    from shared.settings import BaseServiceSettings
+
+    stores = _stores("stopped again when this run ends")
+    if stores is None:
+        return 1
+    try:
+        os.environ.update(stores.urls)  # migrations, seed and services: the same stores
+        if asyncio.run(check(10.0)):
+            return 1
+        migrate(None, "head")
+        seed()
+        keys(BaseServiceSettings().service_keys_dir)
+        return localrun.supervise()
+    finally:
+        localstores.stop(stores.started)
+
+
+def _stores(afterwards: str) -> localstores.Stores | None:
+    """`localstores.ensure()`, or None when an embedded store could not start (said why)."""
+    try:
+        return localstores.ensure(afterwards=afterwards)
+    except EmbeddedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def stop_stores() -> None:
+    stopped = localstores.stop_all()
+    print(f"stopped embedded {' and '.join(stopped)}" if stopped else "no embedded store runs")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.manage")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -143,12 +200,23 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("downgrade")
     p.add_argument("--service", required=True)
     p.add_argument("--revision", default="base")
-    sub.add_parser("seed")
+    p = sub.add_parser("seed")
+    p.add_argument("--service", choices=[s.name for s in SERVICES])
     p = sub.add_parser("keys")
     p.add_argument("--dir", type=Path, help="default: SERVICE_KEYS_DIR")
     sub.add_parser("dropdb")
+    sub.add_parser("run")
+    sub.add_parser("stop-stores")
     args = parser.parse_args(argv)
 
+    if args.command == "run":
+        return run()
+    if args.command == "stop-stores":
+        stop_stores()
+        return 0
+    if args.command == "check" and not _stores("they keep running: `make stop-stores` stops them"):
+        return 1
+    localstores.apply_local_env()
     if args.command == "check":
         return asyncio.run(check(args.wait))
     if args.command == "migrate":
@@ -156,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "downgrade":
         downgrade(args.service, args.revision)
     elif args.command == "seed":
-        seed()
+        seed(args.service)
     elif args.command == "keys":
         from shared.settings import BaseServiceSettings
 

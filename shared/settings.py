@@ -6,6 +6,7 @@ Configuration comes only from the environment (and an optional `.env` file for l
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +20,13 @@ class BaseServiceSettings(BaseSettings):
     # FastAPI's native OpenTelemetry instrumentation (spans, metrics, logs); it reports to the
     # OpenTelemetry providers configured in the process (e.g. by opentelemetry-instrument).
     otel_enabled: bool = False
+    # Traces (shared.tracing): off (nothing instrumented, no cost) unless an OTLP collector's
+    # base URL is given; spans then go to its `/v1/traces` (http/protobuf). The traces' service
+    # name defaults to `service_name`. New traces are kept at `trace_sample_ratio` (0 to 1); a
+    # span with a parent follows the parent's decision.
+    otel_exporter_otlp_endpoint: str = ""
+    otel_service_name: str = ""
+    trace_sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
     # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (comma list, CIDRs, or "*").
     # The client address of a request is the first untrusted hop from the right; everything to
     # its left is the client's own claim and ignored. Same name and meaning as uvicorn's.
@@ -28,6 +36,9 @@ class BaseServiceSettings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 20
     redis_url: str = "redis://localhost:6379/0"
+    # A Redis Cluster instead (comma list of host:port, some of its nodes; empty: the one Redis
+    # at `redis_url`, which then gives only credentials, TLS and options). shared.redis.
+    redis_cluster_nodes: str = ""
     # Every Redis key (and stream) starts with this; tests use one prefix per run.
     redis_prefix: str = "fb:"
 

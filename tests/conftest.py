@@ -3,6 +3,9 @@
 The environment is set here, at import time, before any service module builds its settings.
 The database is created and migrated with the same command `make migrate` runs, and dropped
 (with every Redis key of the run) at the end.
+
+`pytest --redis-cluster` runs the tests against a Redis Cluster of three masters started for
+the run (`make test-cluster`), `REDIS_CLUSTER_NODES` set before any settings are read.
 """
 
 import os
@@ -11,6 +14,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +26,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
+from shared import localstores
+from tests.helpers.redis_cluster import redis_cluster
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN_ID = uuid.uuid4().hex[:10]
-BASE_DATABASE_URL = os.environ.get(
-    "DATABASE_URL", "postgresql+asyncpg://postgres@localhost:5432/flightbook"
-)
+# DATABASE_URL and REDIS_URL if set, else the defaults, else (nothing there, or
+# EMBEDDED_STORES=always) embedded servers started for the run and stopped at its end.
+STORES = localstores.ensure(afterwards="stopped when the test run ends", say=False)
+BASE_DATABASE_URL = STORES.urls["DATABASE_URL"]
 TEST_DATABASE_URL = (
     make_url(BASE_DATABASE_URL)
     .set(database=f"fb_test_{RUN_ID}")
     .render_as_string(hide_password=False)
 )
-REDIS_URL = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+REDIS_URL = STORES.urls["REDIS_URL"]
 REDIS_PREFIX = f"fbtest:{RUN_ID}:"
 # The e2e processes' own database and key space (under the run's prefix, so cleaned up with it).
 E2E_DATABASE_URL = (
@@ -76,6 +84,37 @@ TEST_ENV = {
 os.environ.update(TEST_ENV)
 
 
+# The Redis Cluster of a `--redis-cluster` run, stopped when pytest ends.
+_cluster = ExitStack()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster",
+        action="store_true",
+        help="run against a Redis Cluster of three masters started for the run",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start the cluster here, not in a fixture: the service modules build their apps (and
+    settings) at import, while the tests are collected, before any fixture runs."""
+    if config.getoption("--redis-cluster"):
+        nodes = _cluster.enter_context(redis_cluster(TMP / "redis-cluster"))
+        TEST_ENV["REDIS_CLUSTER_NODES"] = ",".join(nodes)
+        os.environ["REDIS_CLUSTER_NODES"] = TEST_ENV["REDIS_CLUSTER_NODES"]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Where Postgres and Redis are when they are embedded ones (else nothing)."""
+    return STORES.line
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _cluster.close()
+    localstores.stop(STORES.started)
+
+
 def run_manage(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run(
         [sys.executable, "-m", "shared.manage", *args],
@@ -98,12 +137,13 @@ def test_database() -> Any:
     else:
         run_manage("migrate")
     yield TEST_DATABASE_URL
-    import redis
+    if not os.environ.get("REDIS_CLUSTER_NODES"):  # a cluster goes away with its keys
+        import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000):
-        client.unlink(key)
-    client.close()
+        client = redis.Redis.from_url(REDIS_URL)
+        for key in client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000):
+            client.unlink(key)
+        client.close()
     run_manage("dropdb")
 
 

@@ -3,7 +3,7 @@
     GET /internal/flights/{id}       FlightDocument            (booking and seat services)
     GET /internal/flights?ids=...    FlightDocuments
     flight.created                   FlightCreated: the document (seat service)
-    flight.cancelled                 FlightCancelled           (seat, booking, notification)
+    flight.cancelled                 FlightCancelled           (seat, booking)
 
 Times keep the format they have always had on the wire: ISO 8601 with the offset written out
 (`+00:00` for UTC, `+05:30` for a local time at the airport), not pydantic's `Z`.

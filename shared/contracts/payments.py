@@ -3,7 +3,8 @@ reads it, and the `payment.*` events.
 
     POST /internal/payments/refund    RefundRequest -> Payment    (booking service)
     GET  /internal/payments/{id}      Payment                     (booking service)
-    payment.succeeded, payment.failed, payment.refunded             (notification service)
+    payment.failed, payment.refunded                               (notification service)
+    payment.succeeded                                              (no consumer yet)
 """
 
 from datetime import datetime

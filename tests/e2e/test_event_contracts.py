@@ -168,7 +168,7 @@ async def test_every_event_in_the_streams_parses_with_its_contract(
         domains = {t.split(".", 1)[0] for t in EVENTS}
         read = 0
         for domain in sorted(domains):
-            for _, fields in await redis.xrange(f"{E2E_REDIS_PREFIX}events:{domain}"):
+            for _, fields in await redis.xrange(f"{E2E_REDIS_PREFIX}{{events}}:{domain}"):
                 parse_event(Event.from_fields(fields))
                 read += 1
         assert read > 0

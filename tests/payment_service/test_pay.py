@@ -201,7 +201,7 @@ async def test_the_events_reach_the_streams(stack, new_user):
     redis = stack.booking_app.state.redis
 
     async def published(stream: str, types: set[str]) -> bool:
-        entries = await redis.xrange(f"{REDIS_PREFIX}events:{stream}")
+        entries = await redis.xrange(f"{REDIS_PREFIX}{{events}}:{stream}")
         seen = {
             f["type"]
             for _, f in entries
@@ -215,7 +215,7 @@ async def test_the_events_reach_the_streams(stack, new_user):
         )
 
     await eventually(both)
-    entries = await redis.xrange(f"{REDIS_PREFIX}events:payment")
+    entries = await redis.xrange(f"{REDIS_PREFIX}{{events}}:payment")
     events = [Event.from_fields(fields) for _, fields in entries]
     succeeded = [
         p

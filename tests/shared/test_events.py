@@ -136,7 +136,7 @@ async def test_publish_then_relay_puts_the_event_on_its_stream(
     assert await relay(db, redis, keys).relay_once() >= 1
 
     stream = stream_for(keys, f"{domain}.created")
-    assert stream == f"{keys.prefix}events:{domain}"
+    assert stream == f"{keys.prefix}{{events}}:{domain}"
     entries = await redis.xrange(stream)
     assert len(entries) == 1
     event = Event.from_fields(entries[0][1])
