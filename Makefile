@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)
 install: ## virtualenv with every dependency, pinned
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,local]'
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: newman not installed (make postman and tests/e2e/test_postman.py need it)"; fi
 
