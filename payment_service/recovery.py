@@ -38,8 +38,7 @@ from shared.upstream import Relayed
 
 log = logging.getLogger("payment.service")
 
-_CLAIM = text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))")
-_RELEASE = text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))")
+_CLAIM = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 async def recover_payment(
@@ -126,14 +125,11 @@ async def claimed(
 
     Every process's recovery loop finds the same stuck payments; each step is safe to repeat,
     but two processes driving one payment would void, tell the booking and settle it twice.
-    A session-level advisory lock, held on a connection of its own while the payment is
-    recovered (and gone with that connection if the process dies), lets one of them do it; the
-    other moves on to the next payment. One that is finished is settled by then, and skipped."""
+    A transaction-level advisory lock, in a transaction of its own kept open while the payment
+    is recovered, lets one of them do it; the other moves on to the next payment. The lock ends
+    with that transaction (commit, rollback, or the connection lost with a dead process), so it
+    cannot leak onto a pooled connection, and it works behind a transaction-mode pooler. One
+    that is finished is settled by then, and skipped."""
     key = {"key": f"payments.recovery:{payment_id}"}
-    async with sessionmaker() as session, autocommit(session):
-        mine = bool(await session.scalar(_CLAIM, key))
-        try:
-            yield mine
-        finally:
-            if mine:
-                await session.execute(_RELEASE, key)
+    async with sessionmaker() as session, session.begin():
+        yield bool(await session.scalar(_CLAIM, key))

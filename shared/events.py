@@ -155,6 +155,29 @@ def dead_letter_stream(keys: Keys) -> str:
     return keys.key(EVENTS_TAG, "dead")
 
 
+async def move_legacy_streams(redis: RedisClient, keys: Keys, *, batch: int = 500) -> int:
+    """Move what the streams' old names (`<prefix>events:<domain>`, before the `{events}` tag)
+    still hold to the new ones; the number of entries moved.
+
+    The upgrade step once every process runs the new names: events an old relay wrote after
+    the consumers moved on, or that an old consumer had not handled, are added again to their
+    stream and handled there; an event already handled is skipped by its consumer's
+    `processed_events`. Each old stream is deleted once copied; running it again is harmless."""
+    moved = 0
+    old_prefix = keys.key("events", "")
+    async for name in redis.scan_iter(match=f"{old_prefix}*", _type="stream"):
+        domain = str(name)[len(old_prefix) :]
+        target = keys.key(EVENTS_TAG, domain)
+        start = "-"
+        while entries := await redis.xrange(name, min=start, count=batch):
+            for _, fields in entries:
+                await redis.xadd(target, fields)  # type: ignore[arg-type]  # dict[str, str]
+            moved += len(entries)
+            start = "(" + cast(str, entries[-1][0])  # exclusive: after the last one copied
+        await redis.delete(name)
+    return moved
+
+
 def outbox_channel(outbox: Table) -> str:
     """The Postgres NOTIFY channel that tells an outbox's relay there is work."""
     return f"{outbox.schema or 'public'}_outbox"

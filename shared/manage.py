@@ -10,6 +10,8 @@ dropdb     drop the database named by DATABASE_URL (used by the test harness)
 run        `make run`: check, migrate, seed, keys, then every process under supervisord
            (shared.localrun); embedded stores it started are stopped when it ends
 stop-stores  stop the embedded Postgres and Redis under var/
+move-legacy-streams  upgrade step: events under the streams' old names (`events:<domain>`)
+           moved to the new `{events}:<domain>` ones, once every service runs the new version
 """
 
 import argparse
@@ -184,6 +186,19 @@ def _stores(afterwards: str) -> localstores.Stores | None:
         return None
 
 
+async def move_legacy_streams() -> int:
+    from shared.events import move_legacy_streams as move
+    from shared.redis import Keys
+    from shared.settings import BaseServiceSettings
+
+    settings = BaseServiceSettings()
+    redis = create_redis(settings.redis_url, cluster_nodes=settings.redis_cluster_nodes)
+    try:
+        return await move(redis, Keys(settings.redis_prefix))
+    finally:
+        await redis.aclose()
+
+
 def stop_stores() -> None:
     stopped = localstores.stop_all()
     print(f"stopped embedded {' and '.join(stopped)}" if stopped else "no embedded store runs")
@@ -207,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("dropdb")
     sub.add_parser("run")
     sub.add_parser("stop-stores")
+    sub.add_parser("move-legacy-streams")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -231,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         keys(args.dir or BaseServiceSettings().service_keys_dir)
     elif args.command == "dropdb":
         asyncio.run(drop_database(database_url()))
+    elif args.command == "move-legacy-streams":
+        print(f"moved {asyncio.run(move_legacy_streams())} event(s) to the new stream names")
     return 0
 
 

@@ -9,6 +9,11 @@
 
 Every subclass that names a `type` is registered in `EVENTS`, which is how a consumer of many
 types (the notification service) parses whatever arrives (`parse_event`).
+
+Changing a contract: a field added is not a new version (readers ignore what they do not
+know). A change old readers cannot read is: the model takes `version=2` and, for the rollout,
+`reads=(1, 2)` with the fields that differ optional, so the consumers, deployed first, read
+what the old producers still write; `reads` drops 1 once no v1 event can be left in a stream.
 """
 
 from typing import Any, ClassVar, Self
@@ -24,17 +29,25 @@ class UnknownEvent(ValueError):
 
 class EventPayload(CamelModel):
     type: ClassVar[str] = ""
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 1  # what this code writes
+    reads: ClassVar[frozenset[int]] = frozenset({1})  # what it reads
 
     def __init_subclass__(
-        cls, type: str = "", version: int = 1, register: bool = True, **kwargs: Any
+        cls,
+        type: str = "",
+        version: int = 1,
+        reads: tuple[int, ...] = (),
+        register: bool = True,
+        **kwargs: Any,
     ) -> None:
-        """`register=False`: a contract outside `EVENTS` (a test's own event type)."""
+        """`reads`: the versions a consumer accepts (default: only `version`);
+        `register=False`: a contract outside `EVENTS` (a test's own event type)."""
         super().__init_subclass__(**kwargs)
         if type:
             if register and type in EVENTS:
                 raise TypeError(f"event type {type!r} has two contracts")
             cls.type, cls.version = type, version
+            cls.reads = frozenset(reads or (version,)) | {version}
             if register:
                 EVENTS[type] = cls
 
@@ -45,8 +58,10 @@ class EventPayload(CamelModel):
     @classmethod
     def of(cls, event: Any) -> Self:
         """This contract's payload from an event (`shared.events.Event`) of its type."""
-        if event.type != cls.type or getattr(event, "version", 1) != cls.version:
-            raise UnknownEvent(f"{event.type} v{event.version} is not {cls.type} v{cls.version}")
+        version = getattr(event, "version", 1)
+        if event.type != cls.type or version not in cls.reads:
+            readable = ", ".join(f"v{v}" for v in sorted(cls.reads))
+            raise UnknownEvent(f"{event.type} v{version} is not {cls.type} {readable}")
         return cls.model_validate(event.payload)
 
 

@@ -110,6 +110,17 @@ def test_an_event_parses_only_with_its_own_type_and_version() -> None:
         del EVENTS["probe.contract-test"]
 
 
+def test_a_contract_in_its_rollout_reads_the_old_version_too() -> None:
+    class Moved(EventPayload, type="probe.rollout", version=2, reads=(1, 2), register=False):
+        booking_id: int
+        seat: str | None = None  # new in v2
+
+    assert Moved.of(event("probe.rollout", {"bookingId": 1}, version=1)).seat is None
+    assert Moved.of(event("probe.rollout", {"bookingId": 1, "seat": "1A"}, version=2)).seat
+    with pytest.raises(UnknownEvent):
+        Moved.of(event("probe.rollout", {"bookingId": 1}, version=3))
+
+
 def test_no_production_code_reads_an_event_payload_as_a_dict() -> None:
     """Consumers parse with the contract (`Model.of(event)`), never `event.payload[...]`."""
     readers = []

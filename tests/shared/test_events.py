@@ -29,6 +29,7 @@ from shared.events import (
     EventConsumer,
     OutboxRelay,
     dead_letter_stream,
+    move_legacy_streams,
     publish,
     stream_for,
 )
@@ -606,3 +607,32 @@ async def test_a_bad_event_in_a_run_fails_alone(
     assert await c.read_once() == 3  # the run failed; one by one, three went through
     assert [r.event_id for r in await work_rows(db, group)] == [i for i in ids if i != bad]
     assert await pending(redis, stream_for(keys, f"{domain}.created"), group) == 1
+
+
+async def test_events_under_the_old_stream_names_move_to_the_new_ones_and_are_handled_once(
+    db: Database, redis: Redis, keys: Keys, domain: str, group: str
+) -> None:
+    """The upgrade step for the `{events}` tag: what an old relay left under
+    `<prefix>events:<domain>` is moved and handled; one already handled is not handled again."""
+    ids = await publish_committed(db, f"{domain}.created", n=3)
+    await relay(db, redis, keys).relay_once()
+    new = stream_for(keys, f"{domain}.created")
+    handled = consumer(db, redis, keys, group, {f"{domain}.created": recording_handler(group)})
+    await handled.ensure_groups()
+    await handled.read_once(block_ms=10)  # the three handled under the new name
+    # Written by an old relay: the same three events again, plus one more, under the old name.
+    old = keys.key("events", domain)
+    for _, fields in await redis.xrange(new):
+        await redis.xadd(old, fields)
+    [late] = await publish_committed(db, f"{domain}.created")
+    await relay(db, redis, keys).relay_once()
+    [last] = (await redis.xrange(new))[-1:]
+    await redis.xadd(old, last[1])
+    await redis.xdel(new, last[0])  # as if the old relay, not the new one, had sent it
+
+    assert await move_legacy_streams(redis, keys, batch=2) == 4
+    assert await redis.exists(old) == 0
+    await handled.read_once(block_ms=10)
+    rows = await work_rows(db, group)
+    assert sorted(r.event_id for r in rows) == sorted([*ids, late])  # each once
+    assert await move_legacy_streams(redis, keys) == 0
