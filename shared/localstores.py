@@ -7,13 +7,19 @@ anything but the default) is kept as it is, reachable or not: unreachable, it st
 server is used when nothing does (EMBEDDED_STORES=always: even when something does; never:
 never): Postgres in var/pg, Redis in var/redis (`shared.embedded`), on free loopback ports. The
 URLs chosen go to var/local.env, which the run's later commands read (`apply_local_env`). A
-server already running there is reused; `stop()` stops those one `ensure()` started, and
-`stop_all()` (`make stop-stores`) every one.
+server already running there is reused; `stop()` stops those one `ensure()` started, unless
+another live process still uses them, and `stop_all()` (`make stop-stores`) every one.
+
+Each process that uses embedded stores holds a lease, var/stores.leases/<pid> (written under the
+lock `ensure()` takes, naming the URL variables it uses): a `make test` does not stop the stores a
+`make run` has reused since, nor the other way round. The URLs carry the stores' generated
+passwords: var/local.env is mode 0600.
 """
 
 import fcntl
 import os
 import socket
+import tempfile
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+import psutil
 from dotenv import dotenv_values
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -92,7 +99,63 @@ def _write_local_env(var: Path, urls: Mapping[str, str]) -> None:
         path.unlink(missing_ok=True)
         return
     lines = ["# Embedded stores in use (shared.localstores); rewritten by every `make check`."]
-    path.write_text("\n".join([*lines, *(f"{k}={v}" for k, v in urls.items())]) + "\n")
+    text = "\n".join([*lines, *(f"{k}={v}" for k, v in urls.items())]) + "\n"
+    _write_private(path, text)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with a file of mode 0600 (it holds passwords)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _leases(var: Path) -> Path:
+    return var / "stores.leases"
+
+
+def _started_at(pid: int) -> str | None:
+    """When process `pid` started (a lease names it with its pid: pids are reused)."""
+    try:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return None
+
+
+def _take_lease(var: Path, variables: list[str]) -> None:
+    """This process uses the embedded stores of `variables` (none: it holds no lease)."""
+    path = _leases(var) / str(os.getpid())
+    if not variables:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    _write_private(path, " ".join([_started_at(os.getpid()) or "", *variables]) + "\n")
+
+
+def _other_users(var: Path) -> set[str]:
+    """The URL variables whose embedded stores another live process holds a lease on (the
+    leases of dead processes go)."""
+    used: set[str] = set()
+    folder = _leases(var)
+    for lease in folder.iterdir() if folder.is_dir() else []:
+        try:
+            pid = int(lease.name)
+            started, *variables = lease.read_text().split()
+        except (OSError, ValueError):
+            lease.unlink(missing_ok=True)
+            continue
+        if pid == os.getpid():
+            continue
+        if _started_at(pid) != started:  # gone, or its pid now names another process
+            lease.unlink(missing_ok=True)
+            continue
+        used.update(variables)
+    return used
 
 
 @contextmanager
@@ -149,6 +212,7 @@ def ensure(
                 stores.urls[variable] = stores.embedded[variable] = url
                 stores.started += [server] if started else []
         _write_local_env(var, stores.embedded)
+        _take_lease(var, list(stores.embedded))
     if stores.embedded:
         stores.line = announcement(stores, var, mode, afterwards)
         if say:
@@ -182,10 +246,21 @@ def _shown(server: Server) -> Path:
         return server.directory
 
 
-def stop(started: list[Server]) -> None:
-    """Stop the servers one `ensure()` started (their data stays)."""
-    for server in started:
-        server.stop()
+def stop(started: list[Server], var: Path | None = None) -> None:
+    """Give up this process's lease, and stop the servers one `ensure()` started that no other
+    live process holds a lease on (their data stays). `var`: where they are, by default the
+    parent of their directories (with none started and no `var`, the lease lapses when this
+    process ends)."""
+    var = var or (started[0].directory.parent if started else None)
+    if var is None or not var.is_dir():
+        return
+    table = servers(var)
+    with _locked(var):
+        (_leases(var) / str(os.getpid())).unlink(missing_ok=True)
+        used = _other_users(var)
+        for server in started:
+            if not any(table[v] == server for v in used):
+                server.stop()
 
 
 def stop_all(var: Path = VAR) -> list[str]:

@@ -4,14 +4,21 @@ The policy is tested on stand-in servers and a stand-in network; the last test s
 embedded servers in a directory of its own and uses them.
 """
 
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 from sqlalchemy.engine import make_url
 
 from shared import localstores
+from shared.embedded import EmbeddedPostgres, EmbeddedRedis
 from shared.manage import drop_database, ensure_database
 
 DEFAULT_PORTS = (5432, 6379)
@@ -163,6 +170,77 @@ def test_the_local_env_fills_only_what_the_environment_does_not_set(world: World
     }
 
 
+def test_the_local_env_is_private(world: World) -> None:
+    localstores.ensure({}, world.var)
+    assert stat.S_IMODE((world.var / "local.env").stat().st_mode) == 0o600
+
+
+@pytest.fixture
+def bystander() -> Iterator[psutil.Process]:
+    """An unrelated live process (what a stale pidfile or lease may name after a reboot)."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield psutil.Process(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_server_stays_up_while_another_process_holds_a_lease_on_it(
+    world: World, bystander: psutil.Process
+) -> None:
+    first = localstores.ensure({}, world.var)
+    leases = world.var / "stores.leases"
+    assert (leases / str(os.getpid())).exists()
+    (leases / str(bystander.pid)).write_text(f"{bystander.create_time():.2f} REDIS_URL\n")
+    localstores.stop(first.started)
+    assert world.servers["DATABASE_URL"].pid() is None
+    assert world.servers["REDIS_URL"].pid() is not None  # the other process still uses it
+    assert not (leases / str(os.getpid())).exists()
+    bystander.kill()
+    bystander.wait()
+    localstores.stop([world.servers["REDIS_URL"]])  # its lease is dead now: stopped, removed
+    assert world.servers["REDIS_URL"].pid() is None
+    assert list(leases.iterdir()) == []
+
+
+def test_a_lease_whose_pid_names_another_process_by_now_is_dead(
+    world: World, bystander: psutil.Process
+) -> None:
+    first = localstores.ensure({}, world.var)
+    (world.var / "stores.leases" / str(bystander.pid)).write_text("12.00 DATABASE_URL\n")
+    localstores.stop(first.started)
+    assert all(s.pid() is None for s in world.servers.values())
+
+
+def test_a_pidfile_naming_an_unrelated_process_is_stale_and_that_process_untouched(
+    tmp_path: Path, bystander: psutil.Process
+) -> None:
+    pg, cache = EmbeddedPostgres(tmp_path / "pg"), EmbeddedRedis(tmp_path / "redis")
+    pg.directory.mkdir()
+    cache.directory.mkdir()
+    postmaster = pg.directory / "postmaster.pid"
+    postmaster.write_text(f"{bystander.pid}\n{pg.directory}\n0\n5999\n")
+    cache.pidfile.write_text(f"{bystander.pid}\n")
+    cache.portfile.write_text("5998\n")
+    for server in (pg, cache):
+        assert server.running_url() is None
+        server.stop()  # nothing of ours runs: nothing signalled
+        assert server.pid() is None
+    assert not postmaster.exists() and not cache.pidfile.exists()
+    assert bystander.is_running() and bystander.status() != psutil.STATUS_ZOMBIE
+
+
+def test_a_cluster_initialised_with_trust_before_keeps_its_url_without_a_password(
+    tmp_path: Path,
+) -> None:
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    pg.directory.mkdir()
+    (pg.directory / "PG_VERSION").write_text("16\n")
+    assert pg._password() is None and not pg.password_file.exists()
+    assert pg.url(5999, pg._password()) == "postgresql+asyncpg://postgres@127.0.0.1:5999/flightbook"
+
+
 async def test_the_real_embedded_servers_start_serve_are_reused_and_stop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -173,12 +251,20 @@ async def test_the_real_embedded_servers_start_serve_are_reused_and_stop(
         stores = localstores.ensure({}, var)
         assert len(stores.started) == 2
         url = stores.urls["DATABASE_URL"]
-        assert make_url(url).host == "127.0.0.1"
+        assert make_url(url).host == "127.0.0.1" and make_url(url).password
+        for private in (var / "pg", var / "redis", var / "pg.password", var / "local.env"):
+            assert stat.S_IMODE(private.stat().st_mode) in (0o700, 0o600), private
         assert await ensure_database(url) is True  # what `make check` does first
         await drop_database(url)
+        password = (var / "redis" / "password").read_text().strip()
+        assert f":{password}@" in stores.urls["REDIS_URL"]
         client = redis.Redis.from_url(stores.urls["REDIS_URL"])
         assert client.ping() is True
         client.close()
+        anonymous = redis.Redis.from_url(stores.urls["REDIS_URL"].replace(f":{password}@", ""))
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.ping()
+        anonymous.close()
         again = localstores.ensure({}, var)  # found running in their directories
         assert again.urls == stores.urls and again.started == []
     finally:
