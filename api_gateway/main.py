@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.types import Receive, Scope, Send
 
 from api_gateway.access import AddressList
 from api_gateway.api import router
@@ -14,7 +15,7 @@ from api_gateway.config import GatewaySettings, get_settings
 from api_gateway.dispatch import ProxyDispatch
 from api_gateway.health import StatusCache
 from api_gateway.openapi import OpenApiCache
-from api_gateway.proxy import Proxy
+from api_gateway.proxy import Proxy, without_trace_context
 from api_gateway.ratelimit import GatewayRateLimits
 from shared.app import create_app
 from shared.http import AiohttpTransport
@@ -25,6 +26,19 @@ from shared.tracing import traced_transport
 _FASTAPI_DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 # The paths the gateway answers itself; every other one is proxied (`ProxyDispatch`).
 OWN_PATHS = frozenset({"/health", "/ready", "/status", "/metrics", "/openapi.json", "/docs"})
+
+
+class GatewayApp(FastAPI):
+    """The gateway's FastAPI app: a client's `traceparent`, `tracestate` and `baggage` are
+    dropped before anything reads them. FastAPI's telemetry, outermost, would otherwise continue
+    the client's trace (its id, and its sampled flag: any client could force sampling), and an
+    untraced gateway would hand them on to the services. A trace starts at the gateway; its
+    upstream calls send their own `traceparent` when it traces."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["headers"] = without_trace_context(scope["headers"])
+        await super().__call__(scope, receive, send)
 
 
 @asynccontextmanager
@@ -76,6 +90,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         # connection (nor a load-shedding turn).
         max_body_bytes=settings.gateway_max_body_bytes,
         body_timeout=settings.gateway_body_timeout_seconds,
+        app_class=GatewayApp,
     )
     app.openapi_url = app.docs_url = app.redoc_url = None
     routes = app.router.routes

@@ -57,6 +57,16 @@ _REPLACED_ON_REQUEST = frozenset(
         b"expect",
     }
 )
+# W3C trace context and baggage: a client's are dropped on arrival (`without_trace_context`,
+# `api_gateway.main.GatewayApp`); the gateway's traced upstream calls send their own.
+TRACE_CONTEXT = frozenset({b"traceparent", b"tracestate", b"baggage"})
+# Errors raised before any of the request was sent: another replica may be tried.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# RFC 9110 §9 and PATCH (RFC 5789): a span is named after any other method as `_OTHER` (the
+# OpenTelemetry HTTP conventions), so a client cannot make up span names.
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
 # The gateway's request-id middleware sets `x-request-id` on every response, and its server
 # its own `date` and `server`: the service's would be sent twice.
 _REPLACED_ON_RESPONSE = frozenset({b"x-request-id", b"date", b"server"})
@@ -84,6 +94,11 @@ def strip_hop_by_hop(
     ]
 
 
+def without_trace_context(headers: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
+    """`headers` without `traceparent`, `tracestate` and `baggage`."""
+    return [(name, value) for name, value in headers if name.lower() not in TRACE_CONTEXT]
+
+
 def upstream_request_headers(
     headers: Iterable[tuple[bytes, bytes]],
     *,
@@ -97,7 +112,7 @@ def upstream_request_headers(
     """
     headers = list(headers)
     host = next((v for n, v in headers if n.lower() == b"host"), None)
-    out = strip_hop_by_hop(headers, also=_REPLACED_ON_REQUEST)
+    out = strip_hop_by_hop(headers, also=_REPLACED_ON_REQUEST | TRACE_CONTEXT)
     if client_address:
         out.append((b"x-forwarded-for", client_address.encode("latin-1")))
     out.append((b"x-forwarded-proto", scheme.encode("latin-1")))
@@ -155,11 +170,15 @@ class Proxy:
     def upstream_url(self, service: str, raw_path: bytes, query_string: bytes) -> httpx.URL:
         """The service's next base URL (its replicas in turn) with the path and the full
         query string, unchanged."""
+        return self.upstream_urls(service, raw_path, query_string)[0]
+
+    def upstream_urls(self, service: str, raw_path: bytes, query_string: bytes) -> list[httpx.URL]:
+        """The URLs to try, in order: the service's next replica (`upstream_url`), then, when
+        it has several, the one after it (failover when the first cannot be reached)."""
         bases = self.base_urls[service]
-        base = bases[next(self._turns[service]) % len(bases)]
-        prefix = base.raw_path.split(b"?", 1)[0].rstrip(b"/")
-        target = prefix + raw_path + (b"?" + query_string if query_string else b"")
-        return base.copy_with(raw_path=target)
+        turn = next(self._turns[service])
+        tail = raw_path + (b"?" + query_string if query_string else b"")
+        return [_join(bases[(turn + i) % len(bases)], tail) for i in range(min(2, len(bases)))]
 
     async def forward(
         self, scope: Scope, receive: Receive, send: Send, *, service: str, request_id: str | None
@@ -167,9 +186,11 @@ class Proxy:
         """Send the request to `service` and relay its answer; raises a domain error when the
         service cannot be reached (nothing has been sent to the client then)."""
         raw_headers = scope["headers"]
+        method = scope["method"]
         if self.traced:
-            trace.get_current_span().update_name(f"{scope['method']} →{service}")
-        url = self.upstream_url(service, scope["raw_path"] or b"", scope["query_string"])
+            name = method if method in STANDARD_METHODS else "_OTHER"
+            trace.get_current_span().update_name(f"{name} →{service}")
+        urls = self.upstream_urls(service, scope["raw_path"] or b"", scope["query_string"])
         client = scope.get("client")
         headers = upstream_request_headers(
             raw_headers,
@@ -177,16 +198,8 @@ class Proxy:
             scheme=scope.get("scheme", "http"),
             request_id=request_id,
         )
-        headers.append((b"host", url.netloc))
         body = await read_body(receive) if has_body(raw_headers) else None
-        request = httpx.Request(
-            scope["method"],
-            url,
-            headers=headers,
-            content=body,
-            extensions={"timeout": self.timeout},
-        )
-        response = await self._send(request, service)
+        response = await self._send(method, urls, headers, body, service)
         try:
             await send(
                 {
@@ -204,10 +217,17 @@ class Proxy:
         finally:
             await response.aclose()
 
-    async def _send(self, request: httpx.Request, service: str) -> httpx.Response:
+    async def _send(
+        self,
+        method: str,
+        urls: list[httpx.URL],
+        headers: RawHeaders,
+        body: bytes | None,
+        service: str,
+    ) -> httpx.Response:
         try:
-            return await self.transport.handle_async_request(request)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return await self._send_with_failover(method, urls, headers, body, service)
+        except _NOT_SENT as exc:
             log.warning("%s unreachable: %s", service, type(exc).__name__)
             raise ServiceUnavailable(
                 f"The {service} service is unavailable", service=service
@@ -221,6 +241,48 @@ class Proxy:
         except (httpx.HTTPError, OSError) as exc:
             log.warning("%s failed: %s", service, type(exc).__name__)
             raise BadGateway(f"The {service} service answered badly", service=service) from None
+
+    async def _send_with_failover(
+        self,
+        method: str,
+        urls: list[httpx.URL],
+        headers: RawHeaders,
+        body: bytes | None,
+        service: str,
+    ) -> httpx.Response:
+        """The first replica's answer; the next one's when the first could not be reached
+        (nothing was sent to it, so trying again is safe whatever the method)."""
+        *first, last = urls
+        for url in first:
+            try:
+                return await self.transport.handle_async_request(
+                    self._request(method, url, headers, body)
+                )
+            except _NOT_SENT as exc:
+                log.warning(
+                    "%s replica %s unreachable (%s): trying the next",
+                    service,
+                    url.netloc.decode("ascii", "replace"),
+                    type(exc).__name__,
+                )
+        return await self.transport.handle_async_request(self._request(method, last, headers, body))
+
+    def _request(
+        self, method: str, url: httpx.URL, headers: RawHeaders, body: bytes | None
+    ) -> httpx.Request:
+        return httpx.Request(
+            method,
+            url,
+            headers=[*headers, (b"host", url.netloc)],
+            content=body,
+            extensions={"timeout": self.timeout},
+        )
+
+
+def _join(base: httpx.URL, tail: bytes) -> httpx.URL:
+    """`base` (its path a prefix, its query dropped) followed by `tail`, unchanged."""
+    prefix = base.raw_path.split(b"?", 1)[0].rstrip(b"/")
+    return base.copy_with(raw_path=prefix + tail)
 
 
 async def _relay(response: httpx.Response, send: Send, service: str) -> None:

@@ -45,6 +45,7 @@ from shared.db import Database
 from shared.errors import ServiceUnavailable
 from shared.events import outbox_channel, publish_many
 from shared.logging import request_id_var
+from shared.tracing import current_traceparent
 
 log = logging.getLogger("seat_service")
 
@@ -86,7 +87,8 @@ UPDATE seats.holds SET status = '{EXPIRED}', ended_at = least(expires_at, $2) WH
 # events written (type and version from the contracts), one row back per event, each with its
 # NOTIFY for the outbox relay.
 # $1 flight, $2 hold, $3 booking, $4 now, $5 seats, $6 their cabins, $7 $8 event ids,
-# $9 request id, $10 NOTIFY channel.
+# $9 request id, $10 NOTIFY channel, $11 the current `traceparent` (the events continue the
+# request's trace, as `publish` makes them).
 _SELL = f"""
 WITH ins AS (
   INSERT INTO seats.sold_seats (flight_id, seat_number, cabin, hold_id, booking_id, sold_at)
@@ -115,12 +117,12 @@ WITH ins AS (
      FROM jsonb_each_text(f.capacity) AS c LEFT JOIN sold AS s ON s.cabin = c.key) AS by_cabin
   FROM flight AS f
 ), events AS (
-  INSERT INTO seats.outbox (event_id, type, version, payload, request_id)
+  INSERT INTO seats.outbox (event_id, type, version, payload, request_id, traceparent)
   SELECT $7::uuid, '{AvailabilityChanged.type}', {AvailabilityChanged.version:d},
-    {AVAILABILITY_CHANGED_SQL}, $9::text
+    {AVAILABILITY_CHANGED_SQL}, $9::text, $11::text
   FROM counted
   UNION ALL
-  SELECT $8::uuid, '{SoldOut.type}', {SoldOut.version:d}, {SOLD_OUT_SQL}, $9::text
+  SELECT $8::uuid, '{SoldOut.type}', {SoldOut.version:d}, {SOLD_OUT_SQL}, $9::text, $11::text
   FROM counted WHERE total_seats - seats_sold <= 0
   RETURNING id
 )
@@ -224,6 +226,7 @@ async def _sell(conn: Any, row: Any, booking: str) -> Sale | SeatAlreadySold:
         uuid.uuid4(),
         request_id_var.get(),
         outbox_channel(outbox),
+        current_traceparent(),
     )
     if events:
         return Sale(hold_id, flight_id, booking, list(row["seats"]), now)

@@ -340,14 +340,16 @@ def create_app(
     inner: Sequence[Middleware] = (),
     max_body_bytes: int | None = None,
     body_timeout: float | None = None,
+    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
     """Build a service's app. `lifespan` runs after the shared resources exist; `inner` are
     the app's own ASGI middleware, run after the kit's and before routing. The request body
-    limits default to the settings' `max_body_bytes` and `body_read_timeout_seconds`."""
+    limits default to the settings' `max_body_bytes` and `body_read_timeout_seconds`.
+    `app_class`: a FastAPI subclass, for what must happen before FastAPI sees a request."""
     # FastAPI's native OpenTelemetry costs a provider lookup per request; on only when asked
     # (`OTEL_ENABLED`), or with traces (`shared.tracing`: the app's own tracer provider).
     tracing = setup_tracing(settings)
-    app = FastAPI(
+    app = app_class(
         title=title,
         description=description,
         lifespan=app_lifespan(settings=settings, uses_database=uses_database, lifespan=lifespan),

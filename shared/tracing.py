@@ -7,11 +7,13 @@ context variable read per event). On, each app has a tracer provider of its own
 a process, as in the tests), exporting OTLP over http/protobuf, and:
 
 - server spans: FastAPI's native telemetry, given the app's provider by `create_app`; it
-  continues the caller's W3C `traceparent`;
+  continues the caller's W3C `traceparent` (the gateway drops a client's first, so a trace
+  starts at the gateway: `api_gateway.main.GatewayApp`);
 - client spans: the internal calls (`shared.http.service_client`) and the gateway's upstream
   calls go through opentelemetry-instrumentation-httpx's transport, which sends `traceparent`;
 - SQLAlchemy and Redis spans: the app's own engine and Redis client, instrumented one by one,
-  never process-wide;
+  never process-wide; a failed statement's span names the error's class and SQLSTATE, never
+  its message (which may quote row values);
 - events: `publish` stores the current `traceparent` in the outbox row, the relay carries it in
   the stream entry, and the consumer's span around the handler continues that trace
   (`event_span`).
@@ -21,11 +23,13 @@ Postgres or Redis) is not sampled.
 """
 
 import asyncio
+import weakref
 from collections.abc import Iterator, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import httpx
+import sqlalchemy.event
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -39,11 +43,12 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Link, SpanKind, Tracer, format_trace_id
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer, format_trace_id
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 from redis.asyncio import Redis, RedisCluster
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.settings import BaseServiceSettings
@@ -107,11 +112,47 @@ class Tracing:
             pool_usage = meter.create_up_down_counter("db.client.connections.usage")
             tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
             EngineTracer(tracer, engine.sync_engine, pool_usage)  # type: ignore[no-untyped-call]
+            _redact_sql_errors(engine)
         RedisInstrumentor.instrument_client(redis, tracer_provider=self.provider)
 
     async def flush(self) -> None:
         """Export what is buffered (off the event loop: the collector may be slow)."""
         await asyncio.to_thread(self.provider.force_flush, 5_000)
+
+
+def _redact_sql_errors(engine: AsyncEngine) -> None:
+    """Swap the SQLAlchemy instrumentation's error handler for `_sql_error_span`: its own puts
+    `str(exception)` in the span's status, and a driver's text quotes row values (asyncpg's
+    `DETAIL: Key (email)=(alice@x.com) already exists.`)."""
+    from opentelemetry.instrumentation.sqlalchemy import engine as instrumented
+
+    sync_engine = engine.sync_engine
+    theirs = instrumented._handle_error
+    if sqlalchemy.event.contains(sync_engine, "handle_error", theirs):
+        sqlalchemy.event.remove(sync_engine, "handle_error", theirs)
+        # Their registry (for `remove_all_event_listeners`) must not name it any more.
+        instrumented.EngineTracer._dispose_of_event_listener(  # type: ignore[no-untyped-call]
+            (weakref.ref(sync_engine), "handle_error", theirs)
+        )
+    if not sqlalchemy.event.contains(sync_engine, "handle_error", _sql_error_span):
+        sqlalchemy.event.listen(sync_engine, "handle_error", _sql_error_span)
+
+
+def _sql_error_span(context: ExceptionContext) -> None:
+    """End a failed statement's span with the exception's class and SQLSTATE, never its text."""
+    span = getattr(context.execution_context, "_otel_span", None)
+    if span is None:
+        return
+    if span.is_recording():
+        error = context.original_exception
+        kind = type(error).__name__
+        sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        span.set_attribute("error.type", kind)
+        if isinstance(sqlstate, str):
+            span.set_attribute("db.response.status_code", sqlstate)
+            kind = f"{kind} (SQLSTATE {sqlstate})"
+        span.set_status(Status(StatusCode.ERROR, kind))
+    span.end()
 
 
 def otlp_exporter(endpoint: str) -> SpanExporter:

@@ -8,6 +8,7 @@ from api_gateway.proxy import (
     has_body,
     strip_hop_by_hop,
     upstream_request_headers,
+    without_trace_context,
 )
 
 
@@ -107,3 +108,15 @@ def test_upstream_url_keeps_path_and_query_unchanged() -> None:
     assert url.raw_path == b"/api/flights/search?" + query
     assert (url.host, url.port) == ("search", 4000)
     assert proxy.upstream_url("auth", b"/api/a%2Fb", b"").raw_path == b"/base/api/a%2Fb"
+
+
+def test_a_clients_trace_context_is_never_forwarded() -> None:
+    headers = [
+        (b"Traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        (b"tracestate", b"vendor=x"),
+        (b"baggage", b"user=mallory"),
+        (b"accept", b"*/*"),
+    ]
+    assert without_trace_context(headers) == [(b"accept", b"*/*")]
+    out = upstream_request_headers(headers, client_address=None, scheme="http", request_id=None)
+    assert names(out) == [b"accept", b"x-forwarded-proto"]

@@ -21,6 +21,7 @@ from shared.contracts.seats import (
     SoldOut,
 )
 from tests.conftest import REDIS_PREFIX
+from tests.helpers.tracing import TRACED, capture_spans, trace_id_of
 from tests.seat_service.conftest import flush_redis, sold_twice
 
 
@@ -325,3 +326,30 @@ async def test_confirm_validates_its_body(client, new_flight, new_user, service_
             f"/internal/holds/{h['holdId']}/confirm", json=body, headers=service_headers
         )
         assert r.status_code == 422, body
+
+
+async def test_a_sales_events_continue_the_requests_trace(
+    monkeypatch, seat_apps, new_flight, new_user, service_headers
+):
+    capture_spans(monkeypatch)
+    app, client = await seat_apps(**TRACED)
+    flight_id = await new_flight(rows=(1, 1), letters="A")
+    _, headers = new_user()
+    h = await hold(client, headers, flight_id, "1A")
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    r = await client.post(
+        f"/internal/holds/{h['holdId']}/confirm",
+        json={"bookingId": 1},
+        headers={**service_headers, "traceparent": caller},
+    )
+    assert r.status_code == 200, r.text
+    async with app.state.db.sessionmaker() as session:
+        stored = (
+            await session.scalars(
+                select(outbox.c.traceparent)
+                .where(outbox.c.payload["flightId"].as_integer() == flight_id)
+                .order_by(outbox.c.id)
+            )
+        ).all()
+    assert len(stored) == 2  # availability changed, sold out
+    assert all(t is not None and trace_id_of(t) == trace_id_of(caller) for t in stored)

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 
 import shared.tracing
 from shared.app import create_app
@@ -344,3 +345,31 @@ def _consumer(
         tracer=tracing.tracer,
         **kw,
     )
+
+
+async def test_a_failed_statements_span_names_the_error_not_the_rows_values(
+    settings: BaseServiceSettings, redis: Redis
+) -> None:
+    exporter = InMemorySpanExporter()
+    tracing = setup_tracing(BaseServiceSettings(), exporter=exporter)
+    assert tracing is not None
+    database = Database(settings.database_url, pool_size=1, max_overflow=0)
+    tracing.instrument(engine=database.engine, redis=redis)
+    secret = f"alice-{uuid.uuid4().hex[:8]}@x.com"
+    try:
+        with tracing.tracer.start_as_current_span("POST /x", kind=SpanKind.SERVER):
+            async with database.engine.connect() as conn:
+                await conn.execute(text("CREATE TEMP TABLE people (email text UNIQUE)"))
+                insert = text("INSERT INTO people (email) VALUES (:email)")
+                await conn.execute(insert, {"email": secret})
+                with pytest.raises(IntegrityError):
+                    await conn.execute(insert, {"email": secret})
+    finally:
+        await database.dispose()
+    [failed] = [s for s in exporter.get_finished_spans() if not s.status.is_ok]
+    assert failed.name.startswith("INSERT")
+    assert failed.status.description == "UniqueViolationError (SQLSTATE 23505)"
+    assert failed.attributes["db.response.status_code"] == "23505"
+    recorded = json.dumps([failed.status.description, dict(failed.attributes or {})], default=str)
+    recorded += json.dumps([dict(e.attributes or {}) for e in failed.events], default=str)
+    assert secret not in recorded and "alice" not in recorded
