@@ -5,8 +5,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response
 
 from flight_search_service import airports as airports_service
+from flight_search_service import journeys, service
 from flight_search_service import search as search_service
-from flight_search_service import service
 from flight_search_service.cache import MAX_PASSENGERS
 from flight_search_service.deps import ContextDep, NowDep
 from flight_search_service.errors import InvalidSearch
@@ -15,7 +15,9 @@ from flight_search_service.schemas import (
     AirportList,
     FlightCreate,
     FlightOut,
-    SearchResponse,
+    MultiSearchRequest,
+    MultiSearchResponse,
+    RoundTripResponse,
 )
 from shared import clock
 from shared.contracts.flights import CabinName, FlightDocument, FlightDocuments
@@ -34,6 +36,13 @@ IATA: dict[str, Any] = {"pattern": "^[A-Za-z]{3}$"}
 # SEARCH_MAX_LIMIT's default: the documented bound (a smaller setting is enforced too).
 SEARCH_LIMIT_MAX = 1000
 _NO_FLIGHT = (404, "No such flight (FLIGHT_NOT_FOUND)")
+_X_CACHE = {
+    "X-Cache": {
+        "description": "Served from the search cache (every slice) or not",
+        "schema": {"type": "string", "enum": ["HIT", "MISS"]},
+    }
+}
+_DATE: dict[str, Any] = {"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
 
 router = APIRouter(tags=["flights"])
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=True)
@@ -43,22 +52,16 @@ FlightReader = Annotated[str, internal_caller("booking", "seat")]
 
 @router.get(
     "/api/flights/search",
-    response_model=SearchResponse,
-    summary="Direct and one-stop itineraries",
+    response_model=RoundTripResponse,
+    summary="Direct and one-stop itineraries, one way or round trip",
     responses={
-        200: {
-            "headers": {
-                "X-Cache": {
-                    "description": "Served from the search cache or not",
-                    "schema": {"type": "string", "enum": ["HIT", "MISS"]},
-                }
-            }
-        },
+        200: {"headers": _X_CACHE},
         **problems(
             (
                 422,
                 "Invalid query (VALIDATION_FAILED); the same airport twice, a date in the past or "
-                "over a year ahead (INVALID_SEARCH); an unknown airport (UNKNOWN_AIRPORT)",
+                "over a year ahead (INVALID_SEARCH); an unknown airport (UNKNOWN_AIRPORT); "
+                "returnDate before date (DATES_OUT_OF_ORDER)",
             )
         ),
     },
@@ -74,10 +77,7 @@ async def search_flights(
     ],
     date: Annotated[
         str,
-        Query(
-            json_schema_extra={"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
-            description="Departure date (YYYY-MM-DD), local at the source",
-        ),
+        Query(json_schema_extra=_DATE, description="Departure date (YYYY-MM-DD), local at source"),
     ],
     passengers: Annotated[int, Query(ge=1, le=MAX_PASSENGERS)] = 1,
     max_stops: Annotated[int, Query(alias="maxStops", ge=0, le=1)] = 1,
@@ -91,6 +91,14 @@ async def search_flights(
             description="Most itineraries to return",
         ),
     ] = None,
+    return_date: Annotated[
+        str | None,
+        Query(
+            alias="returnDate",
+            json_schema_extra=_DATE,
+            description="Round trip: destination -> source on this date (not before date)",
+        ),
+    ] = None,
     cache_control: Annotated[str | None, Header()] = None,
 ) -> Response:
     if limit is not None and limit > ctx.settings.search_max_limit:
@@ -99,7 +107,7 @@ async def search_flights(
             loc=("query", "limit"),
             type="less_than_equal",
         )
-    now = clock.utcnow()
+    searcher = _searcher(ctx, cache_control)
     query = await search_service.parse_query(
         airports=ctx.airports,
         source=source,
@@ -110,17 +118,65 @@ async def search_flights(
         sort=sort,
         cabin=cabin,
         limit=limit or ctx.settings.search_default_limit,
-        now=now,
+        now=searcher.now,
     )
-    answer = await search_service.search(
+    if return_date is None:
+        answer = await searcher.one_way(query)
+    else:
+        back = await journeys.parse_return(
+            airports=ctx.airports, outbound=query, day=return_date, now=searcher.now
+        )
+        answer = await journeys.round_trip(searcher, query, back)
+    return Response(answer.body, media_type="application/json", headers={"X-Cache": answer.cache})
+
+
+def _searcher(ctx: ContextDep, cache_control: str | None) -> journeys.Searcher:
+    """One-way search bound to this request (`Cache-Control: no-cache` skips the lookup)."""
+    return journeys.Searcher(
         engine=ctx.reads,
         airports=ctx.airports,
         cache=ctx.cache,
-        query=query,
         rules=ctx.rules,
-        now=now,
+        now=clock.utcnow(),
         use_cache="no-cache" not in (cache_control or "").lower(),
     )
+
+
+@router.post(
+    "/api/flights/search/multi",
+    response_model=MultiSearchResponse,
+    summary="Multi-city: a one-way search per slice",
+    responses={
+        200: {"headers": _X_CACHE},
+        **problems(
+            (
+                422,
+                "Invalid body, fewer than 2 or more than 6 slices (VALIDATION_FAILED); a slice "
+                "with the same airport twice, a date in the past or over a year ahead "
+                "(INVALID_SEARCH) or an unknown airport (UNKNOWN_AIRPORT); a slice dated before "
+                "the one before it (DATES_OUT_OF_ORDER)",
+            )
+        ),
+    },
+)
+async def search_multi_city(
+    body: MultiSearchRequest,
+    _user: CurrentUser,
+    ctx: ContextDep,
+    cache_control: Annotated[str | None, Header()] = None,
+) -> Response:
+    searcher = _searcher(ctx, cache_control)
+    queries = await journeys.parse_slices(
+        airports=ctx.airports,
+        slices=[journeys.Slice(s.source, s.destination, s.date) for s in body.slices],
+        passengers=body.passengers,
+        max_stops=body.max_stops,
+        cabin=body.cabin,
+        sort=body.sort,
+        limit=ctx.settings.search_default_limit,
+        now=searcher.now,
+    )
+    answer = await journeys.multi_city(searcher, queries)
     return Response(answer.body, media_type="application/json", headers={"X-Cache": answer.cache})
 
 

@@ -15,8 +15,14 @@ class InvalidSearch(Unprocessable):
 
     code, title = "INVALID_SEARCH", "Invalid search"
 
-    def __init__(self, detail: str, *, loc: tuple[str, ...], type: str, **kw: Any) -> None:
+    def __init__(self, detail: str, *, loc: tuple[str | int, ...], type: str, **kw: Any) -> None:
         super().__init__(detail, errors=[{"loc": list(loc), "message": detail, "type": type}], **kw)
+
+
+class DatesOutOfOrder(InvalidSearch):
+    """A return date before the departure, or a multi-city slice before the one it follows."""
+
+    code, title = "DATES_OUT_OF_ORDER", "Dates out of order"
 
 
 class UnknownAirport(InvalidSearch):

@@ -12,7 +12,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.config import JsonDict
 
+from flight_search_service.cache import MAX_PASSENGERS
+from flight_search_service.itineraries import SortKey
 from shared.contracts.flights import Aircraft, CabinName, Fares, FlightStatus
 from shared.money import amount_within
 from shared.schemas import CamelModel, RequestModel
@@ -62,6 +65,43 @@ class SearchResponse(CamelModel):
     cabin: CabinName
     max_stops: int
     sort: str
+
+
+class RoundTripResponse(SearchResponse):
+    """A one-way answer, and with `returnDate` the way back (destination -> source)."""
+
+    return_itineraries: list[Itinerary] | None = Field(
+        None, description="Only with returnDate: destination -> source on returnDate"
+    )
+    return_count: int | None = Field(None, description="Only with returnDate")
+    return_total: int | None = Field(None, description="Only with returnDate")
+    return_date: str | None = Field(None, description="Only with returnDate")
+
+
+_SEARCH_CODE: JsonDict = {"pattern": "^[A-Za-z]{3}$"}
+_SEARCH_DATE: JsonDict = {"format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+
+
+class SliceIn(RequestModel):
+    """One leg of a multi-city journey (checked like the one-way search's parameters)."""
+
+    source: str = Field(json_schema_extra=_SEARCH_CODE, examples=["DEL"])
+    destination: str = Field(json_schema_extra=_SEARCH_CODE, examples=["BOM"])
+    date: str = Field(json_schema_extra=_SEARCH_DATE, description="Local at the source")
+
+
+class MultiSearchRequest(RequestModel):
+    slices: list[SliceIn] = Field(
+        min_length=2, max_length=6, description="Each dated no earlier than the one before"
+    )
+    passengers: int = Field(1, ge=1, le=MAX_PASSENGERS)
+    cabin: CabinName = "economy"
+    max_stops: int = Field(1, ge=0, le=1)
+    sort: SortKey = "price"
+
+
+class MultiSearchResponse(CamelModel):
+    slices: list[SearchResponse] = Field(description="Each slice's one-way search answer")
 
 
 # --- flights --------------------------------------------------------------------------------

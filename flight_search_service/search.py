@@ -67,11 +67,14 @@ class SearchRules:
     max_layover_minutes: int
 
 
-def _code(value: str, field: str) -> str:
+Where = tuple[str | int, ...]
+
+
+def _code(value: str, field: str, where: Where) -> str:
     if not _CODE.fullmatch(value):  # exactly what the OpenAPI document says: no spaces
         raise InvalidSearch(
             f"{field} must be a 3-letter IATA airport code, e.g. DEL",
-            loc=("query", field),
+            loc=(*where, field),
             type="airport_code",
         )
     return value.upper()
@@ -89,13 +92,16 @@ async def parse_query(
     cabin: Cabin,
     limit: int,
     now: datetime,
+    where: Where = ("query",),
+    date_field: str = "date",
 ) -> SearchQuery:
-    """A validated, normalised query, or a 422 naming what is wrong."""
-    src, dst = _code(source, "source"), _code(destination, "destination")
+    """A validated, normalised query, or a 422 naming what is wrong (at `where`: the query
+    string, or a multi-city slice in the body; the date under `date_field`)."""
+    src, dst = _code(source, "source", where), _code(destination, "destination", where)
     if src == dst:
         raise InvalidSearch(
             "source and destination must be different airports",
-            loc=("query", "destination"),
+            loc=(*where, "destination"),
             type="same_airport",
         )
     try:
@@ -104,32 +110,33 @@ async def parse_query(
         when = date.fromisoformat(day)
     except ValueError:
         raise InvalidSearch(
-            f"date must be a calendar date as YYYY-MM-DD, e.g. {now.date().isoformat()}",
-            loc=("query", "date"),
+            f"{date_field} must be a calendar date as YYYY-MM-DD, e.g. {now.date().isoformat()}",
+            loc=(*where, date_field),
             type="date_format",
         ) from None
     origin = await airports.get(src)
     if origin is None:
         raise UnknownAirport(
-            f"Unknown source airport {src!r}", loc=("query", "source"), type="unknown_airport"
+            f"Unknown source airport {src!r}", loc=(*where, "source"), type="unknown_airport"
         )
     if await airports.get(dst) is None:
         raise UnknownAirport(
             f"Unknown destination airport {dst!r}",
-            loc=("query", "destination"),
+            loc=(*where, "destination"),
             type="unknown_airport",
         )
     today = now.astimezone(origin.tz).date()
     if when < today:
         raise InvalidSearch(
-            f"date {when.isoformat()} is in the past (today at {src} is {today.isoformat()})",
-            loc=("query", "date"),
+            f"{date_field} {when.isoformat()} is in the past"
+            f" (today at {src} is {today.isoformat()})",
+            loc=(*where, date_field),
             type="date_in_past",
         )
     if when > today + timedelta(days=MAX_DAYS_AHEAD):
         raise InvalidSearch(
-            f"date must be within {MAX_DAYS_AHEAD} days from today",
-            loc=("query", "date"),
+            f"{date_field} must be within {MAX_DAYS_AHEAD} days from today",
+            loc=(*where, date_field),
             type="date_too_far",
         )
     return SearchQuery(src, dst, when, passengers, max_stops, sort, cabin, limit)

@@ -46,6 +46,8 @@ RUN_TIMEOUT_SECONDS = 480
 BUSINESS_REFUSALS: dict[str, tuple[str, ...]] = {
     # unknown airport, the same airport twice, a date in the past or over a year ahead
     "/api/flights/search": ("422",),
+    # the same for any slice, and a slice dated before the one before it (DATES_OUT_OF_ORDER)
+    "/api/flights/search/multi": ("422",),
     # a password that is too common or contains the email (PASSWORD_TOO_WEAK)
     "/api/auth/signup": ("422",),
     # no such seat on the aircraft, too many seats
@@ -128,7 +130,7 @@ def config(*, token: str, address: str, flight_date: str) -> str:
         "enabled = false",
     ]
     for path, extra in BUSINESS_REFUSALS.items():
-        if path.startswith(("/api/flights/search", "/api/discounts/")):
+        if path == "/api/flights/search" or path.startswith("/api/discounts/"):
             continue
         lines += [
             "[[operations]]",
