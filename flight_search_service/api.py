@@ -101,12 +101,7 @@ async def search_flights(
     ] = None,
     cache_control: Annotated[str | None, Header()] = None,
 ) -> Response:
-    if limit is not None and limit > ctx.settings.search_max_limit:
-        raise InvalidSearch(
-            f"limit must be at most {ctx.settings.search_max_limit}",
-            loc=("query", "limit"),
-            type="less_than_equal",
-        )
+    _check_limit(ctx, limit)
     searcher = _searcher(ctx, cache_control)
     query = await search_service.parse_query(
         airports=ctx.airports,
@@ -128,6 +123,16 @@ async def search_flights(
         )
         answer = await journeys.round_trip(searcher, query, back)
     return Response(answer.body, media_type="application/json", headers={"X-Cache": answer.cache})
+
+
+def _check_limit(ctx: ContextDep, limit: int | None) -> None:
+    """`limit` within the configured maximum (the schema's is the largest one allowed)."""
+    if limit is not None and limit > ctx.settings.search_max_limit:
+        raise InvalidSearch(
+            f"limit must be at most {ctx.settings.search_max_limit}",
+            loc=("query", "limit"),
+            type="less_than_equal",
+        )
 
 
 def _searcher(ctx: ContextDep, cache_control: str | None) -> journeys.Searcher:

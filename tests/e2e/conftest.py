@@ -61,6 +61,8 @@ def own_stack(
     # With a database per service the stack's own one does not exist: nothing may use it.
     url = _database(f"{label}_none") if database_per_service else _database(label)
     own = {"DATABASE_URL": url, "REDIS_PREFIX": f"{REDIS_PREFIX}{label}:"}
+    if label != "e2e":  # a second stack beside the session's: one connection kept per process
+        own |= {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "4"}
     stack = Stack(
         log_dir=log_dir,
         base_env=base_environment(
